@@ -1,0 +1,31 @@
+# maskleak: how much does diffusion inpainting change the pixels it was told to keep?
+# Rules: download -> downsample -> mask -> inpaint -> metrics -> trends -> figures -> report
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+# A --configfile on the command line replaces the default instead of being merged into
+# it: every config file describes a whole experiment (images, models, sweeps).
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/images.smk"
+include: "workflow/rules/models.smk"
+include: "workflow/rules/inpaint.smk"
+include: "workflow/rules/analysis.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_outputs(),

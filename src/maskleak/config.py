@@ -1,0 +1,183 @@
+"""Turn a validated config into the workflow's plan: which images, masks, models and
+inpaintings exist, and where each file lives. The Snakefile only asks this module.
+
+The JSON schema checks types and keys; this module checks what a schema cannot (label
+clashes, references between sections) and always names the config key at fault."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from maskleak.errors import InputError
+
+EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
+
+# Path layout, in one place: rules and the plan both use these templates.
+RAW_IMAGE = "resources/images/{image}.png"
+IMAGE = "results/images/{image}.png"
+MASK = "results/masks/{image}/r{radius}.png"
+MODEL_DIR = "resources/models/{model}"
+MANIFEST = "results/inpainted/{model}/{image}/manifest.json"
+INPAINTED = "results/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
+
+
+def number_label(value: float) -> str:
+    """Short, stable file-name label: 80.0 -> '80', 0.5 -> '0.5', 1/99 -> '0.0101'."""
+    text = f"{value:.4f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def expand_values(spec: Any, key: str) -> list[float]:
+    """A list of numbers, or ``{start, stop, num}`` for ``num`` evenly spaced values
+    (numpy.linspace, endpoints included, as the study's sweeps were)."""
+    if isinstance(spec, Mapping):
+        missing = {"start", "stop", "num"} - set(spec)
+        if missing:
+            raise InputError(f"config key {key}: range needs {sorted(missing)}")
+        values = np.linspace(float(spec["start"]), float(spec["stop"]), int(spec["num"]))
+        result = [float(v) for v in values]
+    elif isinstance(spec, Sequence) and not isinstance(spec, str):
+        result = [float(v) for v in spec]
+    else:
+        raise InputError(f"config key {key}: expected a list or {{start, stop, num}}, got {spec!r}")
+    if not result:
+        raise InputError(f"config key {key}: no values")
+    if any(not math.isfinite(v) for v in result):
+        raise InputError(f"config key {key}: values must be finite, got {result}")
+    return result
+
+
+def _unique_labels(values: Sequence[float], key: str) -> dict[str, float]:
+    labels: dict[str, float] = {}
+    for value in values:
+        label = number_label(value)
+        if label in labels and labels[label] != value:
+            raise InputError(
+                f"config key {key}: {labels[label]!r} and {value!r} both round to '{label}' "
+                "(4 decimals); use values that differ in the first 4 decimals"
+            )
+        labels[label] = value
+    return labels
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    radius_pct: dict[str, float]
+    strengths: dict[str, float]
+    seeds: list[int]
+
+
+class Plan:
+    """Everything the workflow derives from the config."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+        self.images: list[str] = list(config["images"])
+        self.models: list[str] = list(config["models"])
+        self.figures: dict[str, Any] = dict(config.get("figures") or {})
+        self.band_px = int((config.get("metrics") or {}).get("band_px", 8))
+        if not self.images:
+            raise InputError("config key images: at least one image is needed")
+        if not self.models:
+            raise InputError("config key models: at least one model is needed")
+        self.experiments: dict[str, Experiment] = {}
+        for name, spec in (config.get("experiments") or {}).items():
+            key = f"experiments.{name}"
+            if name not in EXPERIMENTS:
+                raise InputError(f"config key {key}: unknown experiment (use {EXPERIMENTS})")
+            radii = expand_values(spec["radius_pct"], f"{key}.radius_pct")
+            strengths = expand_values(spec["strengths"], f"{key}.strengths")
+            if any(not 0 < r <= 100 for r in radii):
+                raise InputError(f"config key {key}.radius_pct: values must be in (0, 100]")
+            if any(not 0 <= s <= 1 for s in strengths):
+                raise InputError(f"config key {key}.strengths: values must be in [0, 1]")
+            seeds = [int(s) for s in spec["seeds"]]
+            if len(set(seeds)) != len(seeds):
+                raise InputError(f"config key {key}.seeds: seeds repeat: {seeds}")
+            self.experiments[name] = Experiment(
+                name,
+                _unique_labels(radii, f"{key}.radius_pct"),
+                _unique_labels(strengths, f"{key}.strengths"),
+                seeds,
+            )
+        if not self.experiments:
+            raise InputError(f"config key experiments: name at least one of {EXPERIMENTS}")
+        # Labels must not clash across experiments either: they share file names.
+        self.radius_pct = _unique_labels(
+            [r for e in self.experiments.values() for r in e.radius_pct.values()],
+            "experiments.*.radius_pct",
+        )
+        _unique_labels(
+            [s for e in self.experiments.values() for s in e.strengths.values()],
+            "experiments.*.strengths",
+        )
+        self._check_figures()
+
+    def _check_figures(self) -> None:
+        figures = self.figures
+        for i, image in enumerate(figures.get("worst_case_images") or []):
+            if image not in self.images:
+                raise InputError(
+                    f"config key figures.worst_case_images[{i}]: unknown image {image!r}"
+                )
+        gallery = figures.get("gallery")
+        if gallery and gallery["image"] not in self.images:
+            raise InputError(f"config key figures.gallery.image: unknown image {gallery['image']!r}")
+
+    # --- per-file facts -------------------------------------------------------------
+
+    def image_source(self, image: str) -> dict[str, Any]:
+        return dict(self.config["images"][image])
+
+    def model_spec(self, model: str) -> dict[str, Any]:
+        return dict(self.config["models"][model])
+
+    def model_dir(self, model: str) -> str:
+        spec = self.config["models"][model]
+        if spec["kind"] == "local":
+            return str(spec["path"])
+        return MODEL_DIR.format(model=model)
+
+    def built_models(self) -> list[str]:
+        """Models the workflow makes itself (built or downloaded), not user folders."""
+        return [m for m in self.models if self.config["models"][m]["kind"] != "local"]
+
+    def mask_paths(self, image: str) -> list[str]:
+        return [MASK.format(image=image, radius=label) for label in self.radius_pct]
+
+    def tasks(self, model: str, image: str) -> list[dict[str, Any]]:
+        """Every inpainting of one model on one image, across experiments, in a stable order."""
+        tasks = []
+        for experiment in self.experiments.values():
+            for r_label, radius in experiment.radius_pct.items():
+                for s_label, strength in experiment.strengths.items():
+                    for seed in experiment.seeds:
+                        path = INPAINTED.format(
+                            model=model, image=image, radius=r_label, strength=s_label, seed=seed
+                        )
+                        tasks.append(
+                            {
+                                "experiment": experiment.name,
+                                "radius_pct": radius,
+                                "strength": strength,
+                                "seed": seed,
+                                "mask_path": MASK.format(image=image, radius=r_label),
+                                "inpainted_path": path,
+                            }
+                        )
+        return tasks
+
+    def n_inpaintings(self) -> int:
+        per_image = sum(
+            len(e.radius_pct) * len(e.strengths) * len(e.seeds) for e in self.experiments.values()
+        )
+        return per_image * len(self.images) * len(self.models)
+
+    def manifests(self) -> list[str]:
+        return [MANIFEST.format(model=m, image=i) for m in self.models for i in self.images]

@@ -1,0 +1,345 @@
+"""Run many inpaintings of one model on one image in one process, reusing finished ones.
+
+Snakemake deletes a job's declared outputs before it reruns the job, so the PNGs are not
+declared outputs: each carries a key (a hash of everything it depends on) in its PNG
+record, and a rerun recomputes only the PNGs whose key is missing or different. The
+job's declared output is a manifest listing every inpainting it stands for."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from maskleak import models
+from maskleak.errors import InputError
+from maskleak.provenance import (
+    canonical_json,
+    pixel_sha256,
+    read_png_record,
+    save_png,
+    sha256_bytes,
+    write_json,
+)
+
+if TYPE_CHECKING:
+    from diffusers import StableDiffusionInpaintPipeline
+
+log = logging.getLogger("maskleak.inpaint")
+
+#: Bumped when the way an inpainting is produced changes, so old PNGs are not reused.
+ALGORITHM = "maskleak-inpaint-1"
+
+MODE_DENOISE = "denoise"
+#: Strengths too small for one denoising step: the image only passes through the VAE.
+MODE_VAE_ROUNDTRIP = "vae_roundtrip"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Pipeline-call settings shared by every inpainting of a job."""
+
+    prompt: str = ""
+    guidance_scale: float = 0.0
+    steps: int = 50
+    scheduler: str = "default"
+    dtype: str = "auto"
+    variant: str | None = None
+    batch_size: int | str = "auto"
+
+
+@dataclass(frozen=True)
+class Task:
+    experiment: str
+    radius_pct: float
+    strength: float
+    seed: int
+    mask_path: str
+    inpainted_path: str
+
+
+def steps_run(steps: int, strength: float) -> int:
+    """Denoising steps the pipeline actually runs, computed exactly as diffusers does
+    (``min(int(steps * strength), steps)``, including its float truncation)."""
+    return min(int(steps * strength), steps)
+
+
+def _batch_size(requested: int | str, device: str) -> int:
+    # On CPU batching barely pays (~1.1-1.4x) and costs memory; GPUs need it to be busy.
+    if requested == "auto":
+        return 8 if device.startswith("cuda") else 1
+    if not isinstance(requested, int) or requested < 1:
+        raise InputError(f"inpaint.batch_size must be 'auto' or an integer >= 1, got {requested!r}")
+    return requested
+
+
+def _load_rgb_png(path: str, what: str) -> np.ndarray:
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert(what))
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"{path}: cannot read {what} PNG ({err})") from err
+
+
+def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed: int) -> str:
+    """Hash of everything one inpainting depends on (model weights, settings, device,
+    image and mask pixels, strength, seed), but not of batch composition or file names."""
+    record = {**common, "mask_sha256": mask_sha, "strength": strength, "seed": seed}
+    return sha256_bytes(canonical_json(record).encode())
+
+
+def _vae_roundtrip(pipe: StableDiffusionInpaintPipeline, image: Image.Image) -> Image.Image:
+    """Encode and decode with the pipeline's own VAE and image processor: what strength 0
+    returns when no denoising step runs. Uses the posterior mode, so it needs no seed."""
+    import torch
+
+    with torch.inference_mode():
+        pixels = pipe.image_processor.preprocess(image, height=image.height, width=image.width)
+        pixels = pixels.to(device=pipe.device, dtype=pipe.vae.dtype)
+        latents = pipe.vae.encode(pixels).latent_dist.mode()
+        decoded = pipe.vae.decode(latents).sample
+    return pipe.image_processor.postprocess(decoded, output_type="pil")[0]
+
+
+def _denoise(
+    pipe: StableDiffusionInpaintPipeline,
+    image: Image.Image,
+    masks: Sequence[Image.Image],
+    strength: float,
+    seeds: Sequence[int],
+    settings: Settings,
+) -> list[Image.Image]:
+    import torch
+
+    n = len(seeds)
+    # CPU generators: the initial noise is then the same on every device, so CPU and GPU
+    # runs differ only by arithmetic, not by their random draws.
+    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+    result = pipe(
+        prompt=[settings.prompt] * n,
+        image=[image] * n,
+        mask_image=list(masks),
+        strength=strength,
+        num_inference_steps=settings.steps,
+        guidance_scale=settings.guidance_scale,
+        generator=generators,
+        height=image.height,
+        width=image.width,
+        output_type="pil",
+    )
+    return list(result.images)
+
+
+def run_job(
+    model_dir: str,
+    model_name: str,
+    image_path: str,
+    image_name: str,
+    tasks: Sequence[Task],
+    settings: Settings,
+    manifest_path: str,
+    device: str = "auto",
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Make every inpainting in ``tasks`` exist with the right key, then write the manifest.
+
+    Returns counts and timings; the model is loaded only if something must be computed."""
+    started = time.perf_counter()
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    device = models.resolve_device(device)
+    dtype = str(models.resolve_dtype(settings.dtype, device)).removeprefix("torch.")
+    image_pixels = _load_rgb_png(image_path, "RGB")
+    image = Image.fromarray(image_pixels)
+    common = {
+        "algorithm": ALGORITHM,
+        "model_fingerprint": models.model_fingerprint(model_dir),
+        "settings": {k: v for k, v in asdict(settings).items() if k != "batch_size"},
+        "device_type": device.split(":")[0],
+        "dtype": dtype,
+        "image_sha256": pixel_sha256(image_pixels),
+    }
+
+    masks: dict[str, np.ndarray] = {}
+    for task in tasks:
+        if task.mask_path not in masks:
+            mask = _load_rgb_png(task.mask_path, "L")
+            if mask.shape != image_pixels.shape[:2]:
+                raise InputError(
+                    f"{task.mask_path}: mask size {mask.shape[::-1]} differs from image "
+                    f"{image_path} size {image_pixels.shape[1::-1]}"
+                )
+            masks[task.mask_path] = mask
+    mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
+
+    entries: list[dict[str, Any]] = []
+    todo: list[tuple[Task, dict[str, Any]]] = []
+    for task in tasks:
+        key = inpaint_key(common, mask_sha[task.mask_path], task.strength, task.seed)
+        n_steps = steps_run(settings.steps, task.strength)
+        entry = {
+            **asdict(task),
+            "steps_run": n_steps,
+            "mode": MODE_DENOISE if n_steps > 0 else MODE_VAE_ROUNDTRIP,
+            "key": key,
+        }
+        entries.append(entry)
+        existing = _existing_key(task.inpainted_path)
+        if existing != key and all(t.inpainted_path != task.inpainted_path for t, _ in todo):
+            todo.append((task, entry))
+
+    computed_s = 0.0
+    if todo:
+        load_started = time.perf_counter()
+        pipe = models.load_pipeline(
+            model_dir, settings.scheduler, settings.dtype, device, settings.variant
+        )
+        load_s = time.perf_counter() - load_started
+        pipeline_info = models.describe(pipe)
+        computed_s = _compute(pipe, image, masks, todo, settings, device, common, pipeline_info)
+        log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
+    else:
+        load_s = 0.0
+    log.info("%d inpaintings listed, %d reused, %d computed", len(tasks), len(tasks) - len(todo), len(todo))
+
+    write_json(
+        manifest_path,
+        {
+            "stage": "inpaint",
+            "model": model_name,
+            "model_dir": str(model_dir),
+            "image": image_name,
+            "image_path": image_path,
+            "steps": settings.steps,
+            "common": common,
+            "inpaintings": entries,
+        },
+    )
+    return {
+        "listed": len(tasks),
+        "computed": len(todo),
+        "model_load_s": load_s,
+        "compute_s": computed_s,
+        "total_s": time.perf_counter() - started,
+    }
+
+
+def _existing_key(path: str) -> str | None:
+    if not os.path.exists(path):
+        return None
+    try:
+        record = read_png_record(path)
+    except (OSError, SyntaxError, ValueError):
+        # A damaged leftover is simply recomputed and replaced.
+        return None
+    return None if record is None else record.get("key")
+
+
+def _compute(
+    pipe: StableDiffusionInpaintPipeline,
+    image: Image.Image,
+    masks: Mapping[str, np.ndarray],
+    todo: Sequence[tuple[Task, dict[str, Any]]],
+    settings: Settings,
+    device: str,
+    common: Mapping[str, Any],
+    pipeline_info: Mapping[str, Any],
+) -> float:
+    started = time.perf_counter()
+
+    def save(task: Task, entry: Mapping[str, Any], result: Image.Image) -> None:
+        record = {
+            "stage": "inpaint",
+            **common,
+            "pipeline": dict(pipeline_info),
+            "key": entry["key"],
+            "radius_pct": task.radius_pct,
+            "strength": task.strength,
+            "seed": task.seed,
+            "steps_run": entry["steps_run"],
+            "mode": entry["mode"],
+        }
+        save_png(result, task.inpainted_path, record)
+
+    by_strength: dict[float, list[tuple[Task, Mapping[str, Any]]]] = defaultdict(list)
+    roundtrip: Image.Image | None = None
+    for task, entry in todo:
+        if entry["mode"] == MODE_VAE_ROUNDTRIP:
+            if roundtrip is None:
+                roundtrip = _vae_roundtrip(pipe, image)
+            save(task, entry, roundtrip)
+        else:
+            by_strength[task.strength].append((task, entry))
+
+    # One pipeline call needs one strength (it sets the timesteps); batch over masks/seeds.
+    size = _batch_size(settings.batch_size, device)
+    for strength, group in sorted(by_strength.items()):
+        for start in range(0, len(group), size):
+            chunk = group[start : start + size]
+            mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
+            seeds = [t.seed for t, _ in chunk]
+            results = _denoise(pipe, image, mask_images, strength, seeds, settings)
+            for (task, entry), result in zip(chunk, results, strict=True):
+                save(task, entry, result)
+    return time.perf_counter() - started
+
+
+def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
+    """Tasks from plain mappings (as Snakemake params carry them), with a clear error."""
+    tasks = []
+    for i, rec in enumerate(records):
+        try:
+            tasks.append(
+                Task(
+                    experiment=str(rec["experiment"]),
+                    radius_pct=float(rec["radius_pct"]),
+                    strength=float(rec["strength"]),
+                    seed=int(rec["seed"]),
+                    mask_path=str(rec["mask_path"]),
+                    inpainted_path=str(rec["inpainted_path"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InputError(f"inpaint task {i} is malformed: {err}") from err
+    return tasks
+
+
+
+def run_job_from_params(
+    model_dir: str,
+    model_name: str,
+    image_path: str,
+    image_name: str,
+    tasks: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any],
+    variant: str | None,
+    manifest_path: str,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """``run_job`` from the plain values Snakemake's params carry."""
+    known = {f for f in Settings.__dataclass_fields__ if f != "variant"}
+    unknown = set(settings) - known
+    if unknown:
+        raise InputError(f"config key inpaint: unknown settings {sorted(unknown)}")
+    summary = run_job(
+        model_dir,
+        model_name,
+        image_path,
+        image_name,
+        tasks_from_records(tasks),
+        Settings(**dict(settings), variant=variant),
+        manifest_path,
+        threads=threads,
+    )
+    log.info("summary %s", summary)
+    return summary

@@ -1,0 +1,78 @@
+"""The study's centred circular masks: white (255) = inpaint, black (0) = keep."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from maskleak.errors import InputError
+
+INPAINT = 255
+KEEP = 0
+
+
+def circle_radius_px(width: int, height: int, radius_pct: float) -> int:
+    """The study's radius: ``r = floor(p/100 * min(w, h) / 2)`` in pixels."""
+    if not 0 < radius_pct <= 100:
+        raise InputError(f"radius_pct must be in (0, 100], got {radius_pct!r}")
+    return math.floor(radius_pct / 100 * min(width, height) / 2)
+
+
+def circle_mask(width: int, height: int, radius_pct: float) -> Image.Image:
+    """An 8-bit ``L`` mask with a filled centred disc, drawn exactly as the study did:
+    PIL ``ImageDraw.ellipse((w/2-r, h/2-r, w/2+r, h/2+r))`` on a black canvas."""
+    if width <= 0 or height <= 0:
+        raise InputError(f"mask size must be positive, got {width}x{height}")
+    r = circle_radius_px(width, height, radius_pct)
+    mask = Image.new("L", (width, height), KEEP)
+    box = (width / 2 - r, height / 2 - r, width / 2 + r, height / 2 + r)
+    ImageDraw.Draw(mask).ellipse(box, fill=INPAINT)
+    return mask
+
+
+def inpaint_region(mask: np.ndarray | Image.Image) -> np.ndarray:
+    """Boolean (H, W) array, True where the mask asks for inpainting (value > 127)."""
+    arr = np.asarray(mask)
+    if arr.ndim == 3:
+        arr = arr[..., 0]
+    return arr > 127
+
+
+def area_frac(mask: np.ndarray | Image.Image) -> float:
+    """Share of the image's pixels that the mask asks to inpaint (disc area / image area),
+    counted on the drawn pixels rather than pi*r^2 so it matches what was inpainted."""
+    region = inpaint_region(mask)
+    return float(region.sum() / region.size)
+
+
+def write_masks(
+    image_path: str, radius_pct: dict[str, float], out_paths: list[str]
+) -> None:
+    """One mask PNG per radius percentage, sized like the image at ``image_path``.
+
+    ``radius_pct`` maps each file label to its exact value; ``out_paths`` are in the
+    same order. The exact value, not the rounded label, sets the radius."""
+    from maskleak.provenance import save_png
+
+    if len(radius_pct) != len(out_paths):
+        raise InputError(f"{len(radius_pct)} radii but {len(out_paths)} mask paths")
+    try:
+        with Image.open(image_path) as img:
+            width, height = img.size
+    except OSError as err:
+        raise InputError(f"{image_path}: cannot read image ({err})") from err
+    for (label, pct), path in zip(radius_pct.items(), out_paths, strict=True):
+        mask = circle_mask(width, height, pct)
+        record = {
+            "stage": "mask",
+            "shape": "circle",
+            "radius_pct": pct,
+            "radius_label": label,
+            "radius_px": circle_radius_px(width, height, pct),
+            "width": width,
+            "height": height,
+            "area_frac": area_frac(mask),
+        }
+        save_png(mask, path, record)

@@ -1,0 +1,298 @@
+"""Diffusion models: build the offline tiny checkpoint, download a hub checkpoint, and load
+either through the one code path a real Stable Diffusion checkpoint uses
+(``StableDiffusionInpaintPipeline.from_pretrained`` on a local diffusers folder)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from maskleak.errors import InputError
+from maskleak.provenance import canonical_json, sha256_file, versions
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import StableDiffusionInpaintPipeline
+
+#: Written into every model folder this project makes; excluded from the fingerprint.
+RECORD_FILE = "maskleak-model.json"
+
+#: Scheduler names accepted in config; "default" keeps the checkpoint's own scheduler.
+SCHEDULERS = {
+    "pndm": "PNDMScheduler",
+    "ddim": "DDIMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "euler_ancestral": "EulerAncestralDiscreteScheduler",
+    "dpmpp_2m": "DPMSolverMultistepScheduler",
+    "unipc": "UniPCMultistepScheduler",
+    "lms": "LMSDiscreteScheduler",
+}
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+# Only what the inpainting pipeline loads: no safety checker, no .bin/.ckpt duplicates.
+HUB_ALLOW_PATTERNS = [
+    "model_index.json",
+    "scheduler/*.json",
+    "tokenizer/*",
+    "text_encoder/*.json",
+    "unet/*.json",
+    "vae/*.json",
+]
+HUB_WEIGHT_DIRS = ("text_encoder", "unet", "vae")
+
+
+def _clip_vocab() -> tuple[dict[str, int], list[str]]:
+    """A minimal byte-level BPE vocabulary in CLIP's layout, so CLIPTokenizer loads with no
+    download: the 256 byte symbols, the same with ``</w>``, a few merges, and the specials."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    merges = ["t h", "th e</w>", "a n", "an d</w>"]
+    tokens = symbols + [s + "</w>" for s in symbols] + ["th", "the</w>", "an", "and</w>"]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {tok: i for i, tok in enumerate(tokens)}, merges
+
+
+def build_tiny_pipeline(unet_in_channels: int, seed: int) -> StableDiffusionInpaintPipeline:
+    """A small Stable-Diffusion-shaped inpainting pipeline with seeded random weights.
+
+    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
+    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
+    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
+    pipeline blends image latents back outside the mask at every step."""
+    import torch
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionInpaintPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    if unet_in_channels not in (4, 9):
+        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
+    vocab, merges = _clip_vocab()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab))
+        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+        tokenizer = CLIPTokenizer(
+            vocab_file=str(Path(tmp) / "vocab.json"),
+            merges_file=str(Path(tmp) / "merges.txt"),
+            model_max_length=77,
+        )
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=unet_in_channels,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 16, 32, 32),
+        latent_channels=4,
+        norm_num_groups=8,
+        layers_per_block=1,
+        sample_size=256,
+        scaling_factor=0.18215,
+    )
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+        )
+    )
+    # SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5.
+    scheduler = PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def model_fingerprint(model_dir: str | os.PathLike[str]) -> str:
+    """sha256 over every file's relative path and content (hidden files and the maskleak
+    record excluded): two folders with the same weights and configs share a fingerprint."""
+    root = Path(model_dir)
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or rel.name == RECORD_FILE:
+            continue
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        digest.update(f"{rel.as_posix()}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def _finish_model_dir(tmp: Path, dest: Path, record: Mapping[str, Any]) -> None:
+    """Record provenance inside the folder, then move it into place in one rename."""
+    full = {**record, "fingerprint": model_fingerprint(tmp), "versions": versions()}
+    (tmp / RECORD_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(tmp, dest)
+
+
+def save_tiny_model(dest: str | os.PathLike[str], unet_in_channels: int, seed: int) -> None:
+    """Build the tiny pipeline and save it as a diffusers folder (safetensors)."""
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pipe = build_tiny_pipeline(unet_in_channels, seed)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        record = {"stage": "build_model", "kind": "tiny", "unet_in_channels": unet_in_channels}
+        _finish_model_dir(tmp, target, {**record, "seed": seed})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def download_model(
+    dest: str | os.PathLike[str], repo_id: str, revision: str, variant: str | None = None
+) -> None:
+    """Fetch the inpainting-relevant files of a hub checkpoint into a local diffusers folder.
+
+    Done once, on a node with internet; inpaint jobs (often on GPU nodes without internet)
+    then load the local folder like any other."""
+    from huggingface_hub import snapshot_download
+
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f".{variant}.safetensors" if variant else ".safetensors"
+    patterns = HUB_ALLOW_PATTERNS + [f"{d}/*{suffix}" for d in HUB_WEIGHT_DIRS]
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        snapshot_download(
+            repo_id=repo_id, revision=revision, local_dir=tmp, allow_patterns=patterns
+        )
+        if variant is None:
+            # A plain pattern also matches variant files; keep only the default weights.
+            for extra in tmp.glob("*/*.*.safetensors"):
+                extra.unlink()
+        shutil.rmtree(tmp / ".cache", ignore_errors=True)
+        record = {"stage": "download_model", "repo_id": repo_id, "revision": revision}
+        _finish_model_dir(tmp, target, {**record, "variant": variant})
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
+    """``auto`` is float16 on CUDA (the study's setting) and float32 elsewhere."""
+    import torch
+
+    if dtype not in DTYPES:
+        raise InputError(f"inpaint.dtype must be one of {DTYPES}, got {dtype!r}")
+    if dtype == "auto":
+        dtype = "float16" if device.startswith("cuda") else "float32"
+    return getattr(torch, dtype)
+
+
+def load_pipeline(
+    model_dir: str | os.PathLike[str],
+    scheduler: str = "default",
+    dtype: str = "auto",
+    device: str = "auto",
+    variant: str | None = None,
+) -> StableDiffusionInpaintPipeline:
+    """Load a local diffusers folder exactly as a real checkpoint is loaded."""
+    from diffusers import StableDiffusionInpaintPipeline
+    from diffusers import schedulers as diffusers_schedulers
+
+    folder = Path(model_dir)
+    if not (folder / "model_index.json").is_file():
+        raise InputError(f"{folder}: not a diffusers model folder (no model_index.json)")
+    if scheduler != "default" and scheduler not in SCHEDULERS:
+        raise InputError(
+            f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, "
+            f"got {scheduler!r}"
+        )
+    device = resolve_device(device)
+    torch_dtype = resolve_dtype(dtype, device)
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(
+        folder,
+        dtype=torch_dtype,
+        variant=variant,
+        safety_checker=None,
+        requires_safety_checker=False,
+        local_files_only=True,
+    )
+    if scheduler != "default":
+        scheduler_cls = getattr(diffusers_schedulers, SCHEDULERS[scheduler])
+        pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+def describe(pipe: StableDiffusionInpaintPipeline) -> dict[str, Any]:
+    """What a result depends on beyond its inputs: architecture facts worth recording."""
+    return {
+        "unet_in_channels": int(pipe.unet.config.in_channels),
+        "vae_scale_factor": int(pipe.vae_scale_factor),
+        "scheduler": type(pipe.scheduler).__name__,
+        "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+        "device": str(pipe.device),
+    }
+
+
+def settings_digest(settings: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(settings).encode()).hexdigest()
+
+
+def get_model(spec: Mapping[str, Any], dest: str | os.PathLike[str]) -> None:
+    """Make the model folder a config entry asks for (the ``get_model`` rule)."""
+    kind = spec.get("kind")
+    if kind == "tiny":
+        save_tiny_model(dest, int(spec["unet_in_channels"]), int(spec["seed"]))
+    elif kind == "hub":
+        download_model(dest, spec["repo_id"], spec.get("revision", "main"), spec.get("variant"))
+    else:
+        raise InputError(f"models: kind {kind!r} is not built by the workflow (tiny or hub)")
