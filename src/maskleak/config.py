@@ -181,3 +181,19 @@ class Plan:
 
     def manifests(self) -> list[str]:
         return [MANIFEST.format(model=m, image=i) for m in self.models for i in self.images]
+
+    def summary(self) -> str:
+        """One paragraph for the console: what a run (or dry run) of this config means."""
+        parts = []
+        for e in self.experiments.values():
+            n = len(self.images) * len(self.models) * len(e.radius_pct) * len(e.strengths)
+            parts.append(
+                f"{e.name}: {len(self.images)} images x {len(self.models)} models x "
+                f"{len(e.radius_pct)} radii x {len(e.strengths)} strengths x "
+                f"{len(e.seeds)} seeds = {n * len(e.seeds)}"
+            )
+        return (
+            f"maskleak plan: {self.n_inpaintings()} inpaintings in "
+            f"{len(self.images) * len(self.models)} inpaint jobs (one per model and image; "
+            f"inpaintings shared by experiments are computed once) -- " + "; ".join(parts)
+        )

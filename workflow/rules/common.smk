@@ -1,5 +1,6 @@
 import os
 
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from maskleak import config as plan_config
@@ -7,6 +8,7 @@ from maskleak import config as plan_config
 validate(config, schema="../schemas/config.schema.yaml")
 
 PLAN = plan_config.Plan(config)
+logger.info(PLAN.summary())
 
 NAME = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
