@@ -1,0 +1,240 @@
+"""Tests for maskleak.trends, on data built from known polynomials."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from maskleak.errors import InputError
+from maskleak.provenance import read_parquet_record, write_parquet
+from maskleak.trends import COLUMNS, equation, fit_trends, write_trends
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "trends.columns.yaml"
+STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def f(x: float) -> float:
+    return 2 * x**2 - 3 * x + 5
+
+
+def g(x: float) -> float:
+    return x**2 + 4
+
+
+def row(experiment: str, image: str, strength: float, seed: int, **values: float) -> dict:
+    base = {
+        "experiment": experiment,
+        "model": "tiny9",
+        "image": image,
+        "strength": strength,
+        "seed": seed,
+        "area_frac": 0.5,
+        "mse_outside": 0.0,
+        "mse_outside_thesis": 0.0,
+        "mse_whitedisc_thesis": 0.0,
+    }
+    return {**base, **values}
+
+
+def strength_frame() -> pd.DataFrame:
+    """img1: two seeds at f(x) + 1 and f(x) - 1 (seed mean exactly f);
+    img2: one seed at g(x). mse_outside_thesis is the constant 7 everywhere."""
+    rows = []
+    for x in STRENGTHS:
+        rows.append(row("strength_sweep", "img1", x, 0, mse_outside=f(x) + 1, mse_outside_thesis=7))
+        rows.append(row("strength_sweep", "img1", x, 1, mse_outside=f(x) - 1, mse_outside_thesis=7))
+        rows.append(row("strength_sweep", "img2", x, 0, mse_outside=g(x), mse_outside_thesis=7))
+    return pd.DataFrame(rows)
+
+
+def only(df: pd.DataFrame, **where: object) -> pd.Series:
+    mask = np.ones(len(df), dtype=bool)
+    for key, value in where.items():
+        mask &= (df[key] == value).to_numpy()
+    assert mask.sum() == 1, where
+    return df[mask].iloc[0]
+
+
+def test_strength_quadratic_recovered_per_image_and_mean() -> None:
+    df = fit_trends(strength_frame())
+    assert tuple(df.columns) == COLUMNS
+
+    img1 = only(df, metric="mse_outside", scope="image", image="img1")
+    # Seeds averaged: f(x) = 2x^2 - 3x + 5 exactly.
+    assert img1["c2"] == pytest.approx(2, abs=1e-9)
+    assert img1["c1"] == pytest.approx(-3, abs=1e-9)
+    assert img1["c0"] == pytest.approx(5, abs=1e-9)
+    assert img1["r2"] == pytest.approx(1.0, abs=1e-12)
+    assert img1["equation"] == "y = 2.000x² − 3.000x + 5.000"
+    assert (img1["degree"], img1["n_points"], img1["x_min"], img1["x_max"]) == (2, 5, 0.0, 1.0)
+    assert img1["experiment"] == "strength_sweep" and img1["x"] == "strength"
+    assert math.isnan(img1["strength"])
+
+    img2 = only(df, metric="mse_outside", scope="image", image="img2")
+    assert (img2["c2"], img2["c1"], img2["c0"]) == pytest.approx((1, 0, 4), abs=1e-9)
+
+    # Mean over images of the per-image seed means: (f + g) / 2 = 1.5x^2 - 1.5x + 4.5.
+    # (A flat mean over the 3 rows would give (2f + g) / 3 = 5/3 x^2 - 2x + 14/3 instead.)
+    mean = only(df, metric="mse_outside", scope="mean")
+    assert mean["image"] == ""
+    assert (mean["c2"], mean["c1"], mean["c0"]) == pytest.approx((1.5, -1.5, 4.5), abs=1e-9)
+    assert mean["r2"] == pytest.approx(1.0, abs=1e-12)
+    assert mean["n_points"] == 5
+
+    # Constant 7: the fit is 0x^2 + 0x + 7 and R^2 is undefined (zero variance).
+    thesis = only(df, metric="mse_outside_thesis", scope="mean")
+    assert (thesis["c2"], thesis["c1"], thesis["c0"]) == pytest.approx((0, 0, 7), abs=1e-9)
+    assert math.isnan(thesis["r2"])
+    assert thesis["equation"] == "y = 0.000x² + 0.000x + 7.000"
+
+    # 2 metrics x (1 mean + 2 images) fits, nothing else.
+    assert len(df) == 6
+    assert set(df["scope"]) == {"mean", "image"}
+
+
+def test_noisy_quadratic_r2_by_hand() -> None:
+    # x = 0, .25, .5, .75 and y = 0, 1, 0, 1. For 4 equally spaced points the quadratic
+    # fit's residual is y's projection on the cubic contrast p = (-1, 3, -3, 1):
+    # y.p = 0 + 3 - 0 + 1 = 4, |p|^2 = 20 -> residual 0.2 p, SS_res = 0.04 * 20 = 0.8.
+    # SS_tot = 4 * 0.5^2 = 1 -> R^2 = 0.2. Fitted = y - 0.2 p = (.2, .4, .6, .8)
+    # = 0.2 + 0.8 x, so c2 = 0, c1 = 0.8, c0 = 0.2.
+    rows = [
+        row("strength_sweep", "img", x, 0, mse_outside=y, mse_outside_thesis=y)
+        for x, y in zip([0.0, 0.25, 0.5, 0.75], [0.0, 1.0, 0.0, 1.0], strict=True)
+    ]
+    df = fit_trends(pd.DataFrame(rows))
+    fit = only(df, metric="mse_outside", scope="image")
+    assert fit["r2"] == pytest.approx(0.2, abs=1e-12)
+    assert (fit["c2"], fit["c1"], fit["c0"]) == pytest.approx((0.0, 0.8, 0.2), abs=1e-9)
+    assert fit["equation"] == "y = 0.000x² + 0.800x + 0.200"
+    assert fit["x_max"] == 0.75
+
+
+def test_mask_size_linear_fits() -> None:
+    rows = []
+    for strength in (0.1, 0.5):
+        for area in (0.1, 0.2, 0.4):
+            for seed, noise in ((0, 0.5), (1, -0.5)):  # seed mean removes the +-0.5
+                rows.append(
+                    row(
+                        "mask_size_sweep",
+                        "img",
+                        strength,
+                        seed,
+                        area_frac=area,
+                        mse_outside=3 * area + 2 + noise + strength,
+                        mse_outside_thesis=-area + 4,
+                        mse_whitedisc_thesis=0.5 * area,
+                    )
+                )
+    df = fit_trends(pd.DataFrame(rows))
+    assert len(df) == 2 * 3  # 2 strengths x 3 metrics
+    assert set(df["x"]) == {"area_frac"} and set(df["scope"]) == {"image"}
+    assert (df["degree"] == 1).all() and df["c2"].isna().all()
+
+    fit = only(df, metric="mse_outside", strength=0.5)
+    # y = 3 area + 2.5 at strength 0.5.
+    assert fit["c1"] == pytest.approx(3, abs=1e-9)
+    assert fit["c0"] == pytest.approx(2.5, abs=1e-9)
+    assert fit["r2"] == pytest.approx(1.0, abs=1e-12)
+    assert fit["equation"] == "y = 3.000x + 2.500"
+    assert (fit["n_points"], fit["x_min"], fit["x_max"]) == (3, 0.1, 0.4)
+    assert fit["image"] == "img"
+
+    low = only(df, metric="mse_outside", strength=0.1)
+    assert low["c0"] == pytest.approx(2.1, abs=1e-9)
+    thesis = only(df, metric="mse_outside_thesis", strength=0.1)
+    assert (thesis["c1"], thesis["c0"]) == pytest.approx((-1, 4), abs=1e-9)
+    assert thesis["equation"] == "y = −1.000x + 4.000"
+    white = only(df, metric="mse_whitedisc_thesis", strength=0.1)
+    assert (white["c1"], white["c0"]) == pytest.approx((0.5, 0), abs=1e-9)
+
+
+def test_too_few_points_gives_no_row() -> None:
+    rows = [
+        # Per image only 2 strengths (< 3) -> no per-image fit; mean has 0, .5, 1 -> fit.
+        row("strength_sweep", "a", 0.0, 0, mse_outside=1.0),
+        row("strength_sweep", "a", 0.5, 0, mse_outside=2.0),
+        row("strength_sweep", "b", 1.0, 0, mse_outside=5.0),
+        row("strength_sweep", "b", 1.0, 1, mse_outside=5.0),
+        # Mask-size: one distinct area (two seeds) -> no line.
+        row("mask_size_sweep", "a", 0.1, 0, area_frac=0.3),
+        row("mask_size_sweep", "a", 0.1, 1, area_frac=0.3),
+        # Unknown experiments are ignored.
+        row("other", "a", 0.0, 0),
+        row("other", "a", 0.5, 0),
+        row("other", "a", 1.0, 0),
+    ]
+    df = fit_trends(pd.DataFrame(rows))
+    assert set(df["scope"]) == {"mean"}
+    assert set(df["experiment"]) == {"strength_sweep"}
+    # Points (0, 1), (.5, 2), (1, 5): c0 = 1; c2/4 + c1/2 = 1; c2 + c1 = 4 -> c2 = 4, c1 = 0.
+    fit = only(df, metric="mse_outside")
+    assert (fit["c2"], fit["c1"], fit["c0"]) == pytest.approx((4, 0, 1), abs=1e-9)
+
+
+def test_nan_values_are_left_out() -> None:
+    rows = [row("strength_sweep", "a", x, 0, mse_outside=f(x)) for x in STRENGTHS]
+    rows.append(row("strength_sweep", "a", 0.6, 0, mse_outside=math.nan))
+    df = fit_trends(pd.DataFrame(rows))
+    fit = only(df, metric="mse_outside", scope="image")
+    assert fit["n_points"] == 5
+    assert (fit["c2"], fit["c1"], fit["c0"]) == pytest.approx((2, -3, 5), abs=1e-9)
+
+
+def test_models_fitted_separately() -> None:
+    a = strength_frame()
+    b = strength_frame().assign(model="other", mse_outside=lambda d: d["mse_outside"] * 2)
+    df = fit_trends(pd.concat([a, b], ignore_index=True))
+    assert len(df) == 12
+    mean_b = only(df, model="other", metric="mse_outside", scope="mean")
+    assert (mean_b["c2"], mean_b["c1"], mean_b["c0"]) == pytest.approx((3, -3, 9), abs=1e-9)
+
+
+def test_empty_input() -> None:
+    df = fit_trends(pd.DataFrame())
+    assert tuple(df.columns) == COLUMNS and len(df) == 0
+    schema = yaml.safe_load(SCHEMA.read_text())["columns"]
+    assert {c["name"]: str(df[c["name"]].dtype) for c in schema} == {
+        c["name"]: c["dtype"] for c in schema
+    }
+
+
+def test_missing_column_is_input_error() -> None:
+    frame = strength_frame().drop(columns="mse_outside_thesis")
+    with pytest.raises(InputError, match="mse_outside_thesis"):
+        fit_trends(frame)
+
+
+def test_equation_format() -> None:
+    assert equation([9.694, -4.105, 40]) == "y = 9.694x² − 4.105x + 40.000"
+    assert equation([-0.5, 1.25]) == "y = −0.500x + 1.250"
+    # Rounds to zero -> no "−0.000".
+    assert equation([-0.0001, 2.0]) == "y = 0.000x + 2.000"
+
+
+def test_write_trends(tmp_path: Path) -> None:
+    metrics_path = str(tmp_path / "metrics.parquet")
+    write_parquet(strength_frame(), metrics_path, {"stage": "metrics"})
+    out = tmp_path / "trends.parquet"
+    write_trends(metrics_path, out)
+    record = read_parquet_record(out)
+    assert record is not None
+    assert (record["stage"], record["metrics"]) == ("trends", metrics_path)
+    df = pd.read_parquet(out)
+    schema = yaml.safe_load(SCHEMA.read_text())["columns"]
+    assert [c["name"] for c in schema] == list(df.columns) == list(COLUMNS)
+    for column in schema:
+        assert str(df[column["name"]].dtype) == column["dtype"], column["name"]
+    pd.testing.assert_frame_equal(df, fit_trends(strength_frame()))
+
+
+def test_write_trends_missing_input(tmp_path: Path) -> None:
+    missing = str(tmp_path / "nope.parquet")
+    with pytest.raises(InputError, match="nope.parquet"):
+        write_trends(missing, tmp_path / "out.parquet")
