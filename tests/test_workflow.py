@@ -1,0 +1,157 @@
+"""Real Snakemake runs of a small config: end to end, reruns, and bad input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+SMALL = {
+    "images": {
+        "astronaut": {"kind": "skimage", "name": "astronaut"},
+        "land": {"kind": "procedural", "seed": 3, "width": 160, "height": 96},
+    },
+    "downsample": {"max_side": 64, "multiple": 32},
+    "models": {
+        "tiny9": {"kind": "tiny", "unet_in_channels": 9, "seed": 0},
+        "tiny4": {"kind": "tiny", "unet_in_channels": 4, "seed": 0},
+    },
+    "inpaint": {"steps": 3},
+    "experiments": {
+        "strength_sweep": {"radius_pct": [80], "strengths": [0.0, 0.5, 1.0], "seeds": [0]},
+        "mask_size_sweep": {"radius_pct": [30, 60], "strengths": [0.5], "seeds": [0]},
+    },
+    "figures": {
+        "worst_case_images": ["land"],
+        "gallery": {"image": "land", "strength": 0.5, "radius_pct": [30, 60]},
+    },
+}
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A private copy of the workflow code, so tests may edit scripts."""
+    shutil.copy(REPO / "Snakefile", dest / "Snakefile")
+    shutil.copytree(REPO / "workflow", dest / "workflow")
+    shutil.copytree(REPO / "profiles", dest / "profiles")
+    return dest
+
+
+def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900):
+    cfg = workdir / "test-config.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(workdir / "Snakefile"), "-d", str(workdir)]
+    cmd += ["--configfile", str(cfg), "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+
+
+def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
+    """Job counts per rule from a real dry run."""
+    run = snakemake(workdir, config, "-n", "--quiet", "rules")
+    assert run.returncode == 0, run.stderr
+    counts: dict[str, int] = {}
+    for line in (run.stdout + run.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] not in ("job", "total"):
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def png_mtimes(workdir: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in (workdir / "results/inpainted").rglob("*.png")}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    workdir = copy_workflow(tmp_path_factory.mktemp("wf"))
+    run = snakemake(workdir, SMALL)
+    assert run.returncode == 0, run.stderr[-4000:]
+    return workdir
+
+
+@pytest.mark.slow
+def test_end_to_end_outputs(finished: Path):
+    metrics = pd.read_parquet(finished / "results/metrics.parquet")
+    # 2 models x 2 images x (3 strengths + 2 radii x 1 strength) = 20 rows.
+    assert len(metrics) == 20
+    assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep"}
+    zero = metrics[metrics["strength"] == 0.0]
+    assert (zero["steps_run"] == 0).all() and (zero["mode"] == "vae_roundtrip").all()
+    for column in ("image_path", "mask_path", "inpainted_path"):
+        assert all((finished / p).is_file() for p in metrics[column])
+    # astronaut 512x512 -> 64x64; land 160x96 -> x0.4 = 64x38.4 -> floored to 64x32.
+    sizes = metrics.groupby("image")[["width", "height"]].agg(set)
+    assert sizes.loc["astronaut"].tolist() == [{64}, {64}]
+    assert sizes.loc["land"].tolist() == [{64}, {32}]
+    trends = pd.read_parquet(finished / "results/trends.parquet")
+    assert {"strength", "area_frac"} <= set(trends["x"])
+    for figure in (
+        "model_comparison.png",
+        "tiny9/strength_grid.png",
+        "tiny4/strength_trend.png",
+        "tiny9/worst_case/land.png",
+        "tiny4/area_curves.png",
+        "tiny9/radius_gallery.png",
+    ):
+        assert (finished / "results/figures" / figure).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_second_run_does_nothing(finished: Path):
+    assert planned_jobs(finished, SMALL) == {}
+
+
+@pytest.mark.slow
+def test_report_is_self_contained(finished: Path):
+    run = snakemake(finished, SMALL, "--report", str(finished / "report.zip"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert (finished / "report.zip").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
+    before = png_mtimes(finished)
+    grown = yaml.safe_load(yaml.safe_dump(SMALL))
+    grown["experiments"]["strength_sweep"]["strengths"].append(0.75)
+    grown["experiments"]["strength_sweep"]["seeds"].append(5)
+    run = snakemake(finished, grown)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = png_mtimes(finished)
+    # Old inpaintings untouched; new ones: 2 models x 2 images x (1 strength x 2 seeds + 3
+    # old strengths x the new seed) = 20.
+    assert all(after[p] == t for p, t in before.items())
+    assert len(set(after) - set(before)) == 20
+    metrics = pd.read_parquet(finished / "results/metrics.parquet")
+    assert len(metrics) == 20 + 20
+
+    # Adding an image plans inpaint jobs only for that image (one per model).
+    more = yaml.safe_load(yaml.safe_dump(grown))
+    more["images"]["coffee"] = {"kind": "skimage", "name": "coffee"}
+    jobs = planned_jobs(finished, more)
+    assert jobs["inpaint"] == 2 and jobs["download_image"] == 1
+
+    # Editing the metrics script reruns metrics and what follows, never an inpainting.
+    script = finished / "workflow/scripts/metrics.py"
+    script.write_text(script.read_text() + "# edited\n")
+    jobs = planned_jobs(finished, grown)
+    assert jobs.get("metrics") == 1 and "inpaint" not in jobs
+
+
+@pytest.mark.slow
+def test_corrupt_image_fails_clearly_and_leaves_nothing(tmp_path: Path):
+    workdir = copy_workflow(tmp_path)
+    bad = workdir / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    config = yaml.safe_load(yaml.safe_dump(SMALL))
+    config["images"] = {"broken": {"kind": "file", "path": str(bad)}}
+    config["figures"] = {}
+    run = snakemake(workdir, config, "resources/images/broken.png")
+    assert run.returncode != 0
+    assert "maskleak: error:" in run.stderr and "broken.png" in run.stderr
+    assert not (workdir / "resources/images/broken.png").exists()
