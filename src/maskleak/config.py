@@ -128,7 +128,9 @@ class Plan:
                 )
         gallery = figures.get("gallery")
         if gallery and gallery["image"] not in self.images:
-            raise InputError(f"config key figures.gallery.image: unknown image {gallery['image']!r}")
+            raise InputError(
+                f"config key figures.gallery.image: unknown image {gallery['image']!r}"
+            )
 
     # --- per-file facts -------------------------------------------------------------
 

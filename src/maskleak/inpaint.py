@@ -13,8 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -30,10 +29,9 @@ from maskleak.provenance import (
     write_json,
 )
 
-if TYPE_CHECKING:
-    from diffusers import StableDiffusionInpaintPipeline
-
 log = logging.getLogger("maskleak.inpaint")
+
+InpaintPipeline = models.InpaintPipeline
 
 #: Bumped when the way an inpainting is produced changes, so old PNGs are not reused.
 ALGORITHM = "maskleak-inpaint-1"
@@ -96,7 +94,7 @@ def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed:
     return sha256_bytes(canonical_json(record).encode())
 
 
-def _vae_roundtrip(pipe: StableDiffusionInpaintPipeline, image: Image.Image) -> Image.Image:
+def _vae_roundtrip(pipe: InpaintPipeline, image: Image.Image) -> Image.Image:
     """Encode and decode with the pipeline's own VAE and image processor: what strength 0
     returns when no denoising step runs. Uses the posterior mode, so it needs no seed."""
     import torch
@@ -110,7 +108,7 @@ def _vae_roundtrip(pipe: StableDiffusionInpaintPipeline, image: Image.Image) -> 
 
 
 def _denoise(
-    pipe: StableDiffusionInpaintPipeline,
+    pipe: InpaintPipeline,
     image: Image.Image,
     masks: Sequence[Image.Image],
     strength: float,
@@ -210,7 +208,12 @@ def run_job(
         log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
     else:
         load_s = 0.0
-    log.info("%d inpaintings listed, %d reused, %d computed", len(tasks), len(tasks) - len(todo), len(todo))
+    log.info(
+        "%d inpaintings listed, %d reused, %d computed",
+        len(tasks),
+        len(tasks) - len(todo),
+        len(todo),
+    )
 
     write_json(
         manifest_path,
@@ -246,7 +249,7 @@ def _existing_key(path: str) -> str | None:
 
 
 def _compute(
-    pipe: StableDiffusionInpaintPipeline,
+    pipe: InpaintPipeline,
     image: Image.Image,
     masks: Mapping[str, np.ndarray],
     todo: Sequence[tuple[Task, dict[str, Any]]],
@@ -273,13 +276,13 @@ def _compute(
 
     by_strength: dict[float, list[tuple[Task, Mapping[str, Any]]]] = defaultdict(list)
     roundtrip: Image.Image | None = None
-    for task, entry in todo:
-        if entry["mode"] == MODE_VAE_ROUNDTRIP:
+    for task, todo_entry in todo:
+        if todo_entry["mode"] == MODE_VAE_ROUNDTRIP:
             if roundtrip is None:
                 roundtrip = _vae_roundtrip(pipe, image)
-            save(task, entry, roundtrip)
+            save(task, todo_entry, roundtrip)
         else:
-            by_strength[task.strength].append((task, entry))
+            by_strength[task.strength].append((task, todo_entry))
 
     # One pipeline call needs one strength (it sets the timesteps); batch over masks/seeds.
     size = _batch_size(settings.batch_size, device)
@@ -289,8 +292,8 @@ def _compute(
             mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
             seeds = [t.seed for t, _ in chunk]
             results = _denoise(pipe, image, mask_images, strength, seeds, settings)
-            for (task, entry), result in zip(chunk, results, strict=True):
-                save(task, entry, result)
+            for (done, done_entry), result in zip(chunk, results, strict=True):
+                save(done, done_entry, result)
     return time.perf_counter() - started
 
 
@@ -312,7 +315,6 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"inpaint task {i} is malformed: {err}") from err
     return tasks
-
 
 
 def run_job_from_params(

@@ -47,9 +47,7 @@ def area_frac(mask: np.ndarray | Image.Image) -> float:
     return float(region.sum() / region.size)
 
 
-def write_masks(
-    image_path: str, radius_pct: dict[str, float], out_paths: list[str]
-) -> None:
+def write_masks(image_path: str, radius_pct: dict[str, float], out_paths: list[str]) -> None:
     """One mask PNG per radius percentage, sized like the image at ``image_path``.
 
     ``radius_pct`` maps each file label to its exact value; ``out_paths`` are in the

@@ -18,7 +18,9 @@ from maskleak.provenance import canonical_json, sha256_file, versions
 
 if TYPE_CHECKING:
     import torch
-    from diffusers import StableDiffusionInpaintPipeline
+
+#: diffusers' StableDiffusionInpaintPipeline; its lazy imports defeat static typing.
+InpaintPipeline = Any
 
 #: Written into every model folder this project makes; excluded from the fingerprint.
 RECORD_FILE = "maskleak-model.json"
@@ -60,7 +62,7 @@ def _clip_vocab() -> tuple[dict[str, int], list[str]]:
     return {tok: i for i, tok in enumerate(tokens)}, merges
 
 
-def build_tiny_pipeline(unet_in_channels: int, seed: int) -> StableDiffusionInpaintPipeline:
+def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
     """A small Stable-Diffusion-shaped inpainting pipeline with seeded random weights.
 
     Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
@@ -242,7 +244,7 @@ def load_pipeline(
     dtype: str = "auto",
     device: str = "auto",
     variant: str | None = None,
-) -> StableDiffusionInpaintPipeline:
+) -> InpaintPipeline:
     """Load a local diffusers folder exactly as a real checkpoint is loaded."""
     from diffusers import StableDiffusionInpaintPipeline
     from diffusers import schedulers as diffusers_schedulers
@@ -252,8 +254,7 @@ def load_pipeline(
         raise InputError(f"{folder}: not a diffusers model folder (no model_index.json)")
     if scheduler != "default" and scheduler not in SCHEDULERS:
         raise InputError(
-            f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, "
-            f"got {scheduler!r}"
+            f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, got {scheduler!r}"
         )
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device)
@@ -272,7 +273,7 @@ def load_pipeline(
     return pipe.to(device)
 
 
-def describe(pipe: StableDiffusionInpaintPipeline) -> dict[str, Any]:
+def describe(pipe: InpaintPipeline) -> dict[str, Any]:
     """What a result depends on beyond its inputs: architecture facts worth recording."""
     return {
         "unet_in_channels": int(pipe.unet.config.in_channels),
