@@ -297,3 +297,48 @@ def get_model(spec: Mapping[str, Any], dest: str | os.PathLike[str]) -> None:
         download_model(dest, spec["repo_id"], spec.get("revision", "main"), spec.get("variant"))
     else:
         raise InputError(f"models: kind {kind!r} is not built by the workflow (tiny or hub)")
+
+
+def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
+    """Stable Diffusion 1.5's exact architecture (UNet2DConditionModel's defaults, the SD
+    VAE, a CLIP ViT-L/14-sized text encoder) with seeded random weights: the same compute
+    as the real checkpoint, for throughput measurements where no weights can be fetched."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tiny = build_tiny_pipeline(unet_in_channels, seed)  # for its tokenizer and scheduler
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=unet_in_channels, cross_attention_dim=768
+    )
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+        scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+        )
+    )
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tiny.tokenizer,
+        unet=unet,
+        scheduler=tiny.scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
