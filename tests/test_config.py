@@ -120,3 +120,30 @@ def test_schema_rejects_bad_values_before_any_job(tmp_path, edit, needle):
     assert run.returncode != 0
     assert needle in run.stdout + run.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def test_folder_source_expands_to_one_file_image_each(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("b shot.jpg", "a.png"):
+        Image.new("RGB", (8, 8)).save(folder / name)
+    (folder / "notes.txt").write_text("not picked up")
+    config = default_config()
+    config["images"] = {"mine": {"kind": "folder", "path": str(folder)}}
+    config["figures"] = {}
+    plan = Plan(config)
+    assert plan.images == ["mine_a", "mine_b_shot"]
+    assert plan.image_source("mine_b_shot") == {"kind": "file", "path": str(folder / "b shot.jpg")}
+
+
+def test_missing_or_empty_folder_names_key(tmp_path):
+    config = default_config()
+    config["figures"] = {}
+    config["images"] = {"mine": {"kind": "folder", "path": str(tmp_path / "nope")}}
+    with pytest.raises(InputError, match="images.mine.path"):
+        Plan(config)
+    config["images"] = {"mine": {"kind": "folder", "path": str(tmp_path)}}
+    with pytest.raises(InputError, match="images.mine"):
+        Plan(config)

@@ -52,6 +52,39 @@ def expand_values(spec: Any, key: str) -> list[float]:
     return result
 
 
+#: File types a ``folder`` source picks up by default.
+FOLDER_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*.webp")
+
+
+def expand_image_sources(images: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Config ``images`` with every ``folder`` entry replaced by one ``file`` source per
+    image file in it, named ``<entry>_<file stem>`` and sorted by name. Listing happens when
+    the workflow is parsed, so a folder's images appear in the DAG like any other."""
+    import re
+    from pathlib import Path
+
+    expanded: dict[str, dict[str, Any]] = {}
+    for name, spec in images.items():
+        if spec.get("kind") != "folder":
+            expanded[name] = dict(spec)
+            continue
+        folder = Path(spec["path"])
+        if not folder.is_dir():
+            raise InputError(f"config key images.{name}.path: {folder} is not a folder")
+        patterns = spec.get("patterns") or FOLDER_PATTERNS
+        files = sorted({f for pattern in patterns for f in folder.glob(pattern) if f.is_file()})
+        if not files:
+            raise InputError(
+                f"config key images.{name}: no files matching {list(patterns)} in {folder}"
+            )
+        for file in files:
+            image = f"{name}_{re.sub(r'[^A-Za-z0-9_.-]', '_', file.stem)}"
+            if image in expanded or image in images:
+                raise InputError(f"config key images.{name}: image name {image!r} is taken twice")
+            expanded[image] = {"kind": "file", "path": str(file)}
+    return expanded
+
+
 def _unique_labels(values: Sequence[float], key: str) -> dict[str, float]:
     labels: dict[str, float] = {}
     for value in values:
@@ -78,7 +111,8 @@ class Plan:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
-        self.images: list[str] = list(config["images"])
+        self.image_sources = expand_image_sources(config["images"])
+        self.images: list[str] = list(self.image_sources)
         self.models: list[str] = list(config["models"])
         self.figures: dict[str, Any] = dict(config.get("figures") or {})
         self.band_px = int((config.get("metrics") or {}).get("band_px", 8))
@@ -135,7 +169,7 @@ class Plan:
     # --- per-file facts -------------------------------------------------------------
 
     def image_source(self, image: str) -> dict[str, Any]:
-        return dict(self.config["images"][image])
+        return dict(self.image_sources[image])
 
     def model_spec(self, model: str) -> dict[str, Any]:
         return dict(self.config["models"][model])
