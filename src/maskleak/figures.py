@@ -17,7 +17,6 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,9 +27,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from PIL import Image
 
 from maskleak.errors import InputError
+from maskleak.images import read_pixels
 from maskleak.masks import inpaint_region
 from maskleak.provenance import META_KEY, atomic_path, canonical_json, versions
 
@@ -162,23 +161,11 @@ def _save(fig: Figure, path: str | os.PathLike[str], record: Mapping[str, Any]) 
 
 
 def _load_rgb(path: str) -> np.ndarray:
-    return np.asarray(_open_image(path).convert("RGB"))
+    return read_pixels(path, "RGB")
 
 
 def _load_mask(path: str) -> np.ndarray:
-    return inpaint_region(_open_image(path).convert("L"))
-
-
-def _open_image(path: str) -> Image.Image:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"missing image file {str(path)!r} (cwd {os.getcwd()})")
-    try:
-        with Image.open(p) as img:
-            img.load()
-            return img.copy()
-    except OSError as exc:
-        raise InputError(f"cannot read image file {str(path)!r}: {exc}") from exc
+    return inpaint_region(read_pixels(path, "L", "mask"))
 
 
 def _load_triplet(row: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -175,3 +175,21 @@ def downsample_png(
         "resample": "bicubic",
     }
     save_png(small, dest, record)
+
+
+def read_pixels(
+    path: str | os.PathLike[str], mode: str, what: str = "image", hint: str = ""
+) -> np.ndarray:
+    """Decode a pipeline-made PNG (image, mask, inpainting) to an array in ``mode``
+    ("RGB" or "L"); any failure is an InputError naming ``what`` and the file, plus
+    ``hint`` (e.g. which rule to rerun)."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return np.asarray(img.convert(mode))
+    except FileNotFoundError:
+        raise InputError(f"{what} {os.fspath(path)} not found{hint}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        # PIL reports truncated/corrupt PNGs as OSError (UnidentifiedImageError included),
+        # SyntaxError ("broken PNG file") or ValueError depending on where decoding stops.
+        raise InputError(f"{what} {os.fspath(path)} is not a readable PNG: {exc}") from exc

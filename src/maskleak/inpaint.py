@@ -20,6 +20,7 @@ from PIL import Image
 
 from maskleak import models
 from maskleak.errors import InputError
+from maskleak.images import read_pixels
 from maskleak.provenance import (
     canonical_json,
     pixel_sha256,
@@ -77,14 +78,6 @@ def _batch_size(requested: int | str, device: str) -> int:
     if not isinstance(requested, int) or requested < 1:
         raise InputError(f"inpaint.batch_size must be 'auto' or an integer >= 1, got {requested!r}")
     return requested
-
-
-def _load_rgb_png(path: str, what: str) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert(what))
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"{path}: cannot read {what} PNG ({err})") from err
 
 
 def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed: int) -> str:
@@ -157,7 +150,7 @@ def run_job(
         torch.set_num_threads(threads)
     device = models.resolve_device(device)
     dtype = str(models.resolve_dtype(settings.dtype, device)).removeprefix("torch.")
-    image_pixels = _load_rgb_png(image_path, "RGB")
+    image_pixels = read_pixels(image_path, "RGB")
     image = Image.fromarray(image_pixels)
     common = {
         "algorithm": ALGORITHM,
@@ -171,7 +164,7 @@ def run_job(
     masks: dict[str, np.ndarray] = {}
     for task in tasks:
         if task.mask_path not in masks:
-            mask = _load_rgb_png(task.mask_path, "L")
+            mask = read_pixels(task.mask_path, "L", "mask")
             if mask.shape != image_pixels.shape[:2]:
                 raise InputError(
                     f"{task.mask_path}: mask size {mask.shape[::-1]} differs from image "

@@ -24,11 +24,11 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 from scipy import ndimage
 
 from maskleak import masks
 from maskleak.errors import InputError
+from maskleak.images import read_pixels
 from maskleak.provenance import write_parquet
 
 #: Column order of the metrics table (mirrors workflow/schemas/metrics.columns.yaml).
@@ -337,19 +337,6 @@ def _read_manifest(path: str | os.PathLike[str]) -> list[_Entry]:
 # ----------------------------------------------------------------------------- PNG loading
 
 
-def _load_png(path: str, mode: str, what: str, hint: str = "") -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            img.load()
-            return np.asarray(img.convert(mode))
-    except FileNotFoundError:
-        raise InputError(f"{what} {path} not found{hint}") from None
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        # PIL reports truncated/corrupt PNGs as OSError (UnidentifiedImageError included),
-        # SyntaxError ("broken PNG file") or ValueError depending on where decoding stops.
-        raise InputError(f"{what} {path} is not a readable PNG: {exc}") from exc
-
-
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
@@ -401,7 +388,7 @@ def _entry_row(
                 f"mask {entry.mask_path} is {mw}x{mh} but image {entry.image_path} is "
                 f"{width}x{height} (manifest {entry.manifest})"
             )
-        inpainted = _load_png(
+        inpainted = read_pixels(
             entry.inpainted_path,
             "RGB",
             "inpainted image",
@@ -464,11 +451,11 @@ def metrics_table(
     entries.sort(key=lambda e: (e.image_path, e.mask_path))
 
     def load_mask(path: str) -> _MaskInfo:
-        arr = _load_png(path, "L", "mask")
+        arr = read_pixels(path, "L", "mask")
         return _MaskInfo(_region(masks.inpaint_region(arr), band_px), masks.area_frac(arr))
 
     originals: _OnceCache[str, np.ndarray] = _OnceCache(
-        lambda path: _load_png(path, "RGB", "image"),
+        lambda path: read_pixels(path, "RGB", "image"),
         Counter(e.image_path for e in entries),
     )
     regions: _OnceCache[str, _MaskInfo] = _OnceCache(
