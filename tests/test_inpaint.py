@@ -182,3 +182,46 @@ def test_mask_size_mismatch_names_the_mask(tiny_models, scene, tmp_path):
     with pytest.raises(InputError, match="wrong.png"):
         job(tiny_models[9], scene, [task], tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_tiny_vae_round_trip_is_the_8x8_block_mean(tiny_models, scene, tmp_path):
+    """The tiny models' VAE is exact by construction: strength 0 (no denoising) returns
+    every 8x8 block filled with its mean colour, rounded like the pipeline rounds."""
+    out = tmp_path / "out"
+    job(tiny_models[9], scene, tasks_for(out, scene, strengths=(0.0,)), tmp_path / "m.json")
+    original = np.asarray(Image.open(scene["image"])).astype(np.float64)
+    means = original.reshape(8, 8, 12, 8, 3).mean(axis=(1, 3))
+    expected = np.repeat(np.repeat(means, 8, axis=0), 8, axis=1)
+    result = np.asarray(Image.open(out / "r80_s0.0_seed0.png")).astype(np.float64)
+    assert np.abs(result - expected).max() <= 0.5 + 1e-6
+    # A flat image survives the round trip exactly.
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (96, 64), (40, 120, 200)).save(flat)
+    flat_scene = {**scene, "image": str(flat)}
+    job(tiny_models[4], flat_scene, tasks_for(out / "flat", flat_scene, (0.0,)), tmp_path / "f")
+    assert (np.asarray(Image.open(out / "flat/r80_s0.0_seed0.png")) == (40, 120, 200)).all()
+
+
+def test_4_channel_model_leaks_only_through_the_vae_and_the_latent_mask(tiny_models, tmp_path):
+    """4-channel UNet: outside latents are pasted back at every step, so outside the mask
+    every 8x8 block that the latent-resolution mask keeps equals its block mean; only
+    blocks the downsampled mask marks for inpainting change. On a flat image that means
+    the leak is confined to the blocks that straddle the circle's edge."""
+    flat = tmp_path / "flat.png"
+    Image.new("RGB", (96, 64), (40, 120, 200)).save(flat)
+    mask_path = tmp_path / "mask.png"
+    circle_mask(96, 64, 50).save(mask_path)
+    scene = {"image": str(flat), "mask80": str(mask_path)}
+    out = tmp_path / "out"
+    job(tiny_models[4], scene, tasks_for(out, scene, strengths=(1.0,)), tmp_path / "m.json")
+    result = np.asarray(Image.open(out / "r80_s1.0_seed0.png")).astype(int)
+    inpaint = np.asarray(Image.open(mask_path)) > 127
+    # The pipeline binarises the mask and downsamples it with torch's "nearest"
+    # interpolation, which takes the top-left pixel of each 8x8 block.
+    latent_mask = inpaint[::8, ::8]
+    changed_blocks = np.repeat(np.repeat(latent_mask, 8, 0), 8, 1)
+    outside_kept = ~inpaint & ~changed_blocks
+    # Kept blocks keep the exact colour (the decoder's global GroupNorm may shift a level).
+    assert np.abs(result[outside_kept] - (40, 120, 200)).max() <= 1
+    leak = ~inpaint & changed_blocks
+    assert leak.any() and np.abs(result[leak] - (40, 120, 200)).max() > 10

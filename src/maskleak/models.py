@@ -101,19 +101,20 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
         cross_attention_dim=32,
         attention_head_dim=8,
     )
-    torch.manual_seed(seed + 1)
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 16, 32, 32),
+        block_out_channels=(8, 8, 8, 8),
         latent_channels=4,
-        norm_num_groups=8,
+        norm_num_groups=1,
         layers_per_block=1,
+        mid_block_add_attention=False,
         sample_size=256,
         scaling_factor=0.18215,
     )
+    set_block_mean_vae(vae)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -148,6 +149,71 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: float = 20.0) -> None:
+    """Turn a tiny AutoencoderKL (8 channels everywhere, one norm group, one resnet per
+    block, no attention) into an exact, interpretable autoencoder: the latent of each
+    8x8 pixel block is its mean RGB (4th channel 0), and decoding repeats that mean over
+    the block. No training, no randomness.
+
+    Why this VAE: its round trip loses exactly what a latent bottleneck loses (detail
+    within 8x8 blocks), so flat regions survive and textured ones do not, and a mask
+    applied at latent resolution changes whole 8x8 blocks at the mask edge: the two
+    explanations the study offers for its observations, each isolated.
+
+    How: every resnet's second conv is zero, so each resnet is the identity. Signals
+    travel as a pair of channels +eps*x and -eps*x beside two constant channels +const
+    and -const, so the final GroupNorm's mean is exactly 0 and its std is fixed by the
+    constants (the signal moves it by ~eps^2 relative, which keeps a faint global
+    coupling, as real VAEs' GroupNorms have). The norm's affine maps the signal to
+    ``bias + x`` where SiLU is the identity to ~1e-7, and the odd pair cancels even-order
+    error. Down-sampling convs average 2x2; up-sampling convs keep the nearest pixel."""
+    import torch
+
+    enc, dec = vae.encoder, vae.decoder
+    channels = enc.conv_in.out_channels
+    if channels != 8 or enc.conv_norm_out.num_groups != 1:
+        raise ValueError("set_block_mean_vae needs 8 channels and norm_num_groups=1")
+    sigma = const * (2 / channels) ** 0.5  # std of the two constant channels over 8
+
+    def signal_in(conv: torch.nn.Conv2d, n_in: int) -> None:
+        for c in range(n_in):
+            conv.weight[c, c, 1, 1] = eps
+            conv.weight[3 + c, c, 1, 1] = -eps
+        conv.bias[6], conv.bias[7] = const, -const
+
+    def signal_norm(norm: torch.nn.GroupNorm) -> None:
+        norm.weight[:6] = sigma / eps
+        norm.bias[:6] = bias
+
+    def signal_out(conv: torch.nn.Conv2d) -> None:
+        for c in range(3):
+            conv.weight[c, c, 1, 1] = 0.5
+            conv.weight[c, 3 + c, 1, 1] = -0.5
+
+    with torch.no_grad():
+        for param in vae.parameters():
+            param.zero_()
+        signal_in(enc.conv_in, 3)
+        for block in enc.down_blocks:
+            for down in block.downsamplers or []:
+                for c in range(channels):
+                    down.conv.weight[c, c, 0:2, 0:2] = 0.25
+        signal_norm(enc.conv_norm_out)
+        signal_out(enc.conv_out)
+        enc.conv_out.bias[4:] = -30.0  # log-variance: the posterior is a point
+        for i in range(vae.quant_conv.out_channels):
+            vae.quant_conv.weight[i, i, 0, 0] = 1.0
+        for i in range(vae.post_quant_conv.out_channels):
+            vae.post_quant_conv.weight[i, i, 0, 0] = 1.0
+        signal_in(dec.conv_in, 3)
+        for block in dec.up_blocks:
+            for up in block.upsamplers or []:
+                for c in range(channels):
+                    up.conv.weight[c, c, 1, 1] = 1.0
+        signal_norm(dec.conv_norm_out)
+        signal_out(dec.conv_out)
 
 
 def model_fingerprint(model_dir: str | os.PathLike[str]) -> str:
