@@ -143,3 +143,26 @@ def _timed(seed: int) -> float:
     start = time.perf_counter()
     generate_landscape(seed, 1024, 768)
     return time.perf_counter() - start
+
+
+def test_write_region_map_matches_downsampled_size(tmp_path):
+    from PIL import Image
+
+    from maskleak.landscapes import write_region_map
+    from maskleak.provenance import read_png_record
+
+    spec = {"kind": "procedural", "seed": 4, "width": 160, "height": 96}
+    small = tmp_path / "small.png"
+    Image.new("RGB", (64, 32)).save(small)
+    dest = tmp_path / "regions.png"
+    write_region_map(spec, small, dest)
+    labels = np.asarray(Image.open(dest))
+    assert labels.shape == (32, 64)
+    _, full = generate_landscape(4, 160, 96)
+    expected = np.asarray(Image.fromarray(full).resize((64, 32), Image.Resampling.NEAREST))
+    assert (labels == expected).all()
+    assert set(np.unique(labels)) <= {0, 1, 2, 3}
+    assert read_png_record(dest)["flat"] == [0, 1]
+    with pytest.raises(InputError, match="procedural"):
+        write_region_map({"kind": "skimage", "name": "astronaut"}, small, tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()

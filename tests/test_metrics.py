@@ -28,7 +28,8 @@ OUTSIDE_KEYS = (
     "mse_outside_band",
     "mse_outside_far",
 )
-ALL_KEYS = {
+CONTENT_KEYS = {"n_outside_flat", "n_outside_textured", "mse_outside_flat", "mse_outside_textured"}
+ALL_KEYS = CONTENT_KEYS | {
     "n_outside",
     "n_inside",
     "n_outside_band",
@@ -183,7 +184,9 @@ def test_identical_images() -> None:
     a = gray(37)
     m = pair_metrics(a, a.copy(), block_mask(), band_px=1)
     assert m["psnr_outside"] == math.inf
-    for key in ALL_KEYS - {"psnr_outside", "n_outside", "n_inside", "n_outside_band"}:
+    for key in (
+        ALL_KEYS - CONTENT_KEYS - {"psnr_outside", "n_outside", "n_inside", "n_outside_band"}
+    ):
         assert m[key] == 0.0, key
     assert (m["n_outside"], m["n_inside"], m["n_outside_band"]) == (12, 4, 4)
 
@@ -526,3 +529,26 @@ def test_write_metrics_parquet_matches_schema(project: list[str]) -> None:
     assert len(df) == 4
     assert list(df["band_px"]) == [2] * 4
     pd.testing.assert_frame_equal(df, metrics_table(project, band_px=2))
+
+
+def test_flat_textured_split_hand_computed() -> None:
+    """4x4, inpaint = the bottom-right 2x2 block. Top two rows are 'flat', bottom two rows
+    'textured'. Outside flat = 8 px (rows 0-1), outside textured = 4 px (rows 2-3, cols 0-1).
+    Differences: +3 on every flat pixel, +6 on every textured pixel (all channels)."""
+    a = gray(100)
+    b = a.copy()
+    b[:2] += 3
+    b[2:] += 6
+    flat = np.zeros((4, 4), bool)
+    flat[:2] = True
+    m = pair_metrics(a, b, block_mask(), band_px=1, flat=flat, textured=~flat)
+    assert (m["n_outside_flat"], m["n_outside_textured"]) == (8, 4)
+    assert m["mse_outside_flat"] == 9.0  # 3^2
+    assert m["mse_outside_textured"] == 36.0  # 6^2
+    # Whole outside: (8 * 9 + 4 * 36) / 12 = 18.
+    assert m["mse_outside"] == 18.0
+    without = pair_metrics(a, b, block_mask(), band_px=1)
+    assert (without["n_outside_flat"], without["n_outside_textured"]) == (0, 0)
+    assert math.isnan(without["mse_outside_flat"]) and math.isnan(without["mse_outside_textured"])
+    with pytest.raises(InputError, match="flat"):
+        pair_metrics(a, b, block_mask(), flat=flat[:2], textured=~flat)

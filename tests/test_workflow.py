@@ -89,6 +89,13 @@ def test_end_to_end_outputs(finished: Path):
     sizes = metrics.groupby("image")[["width", "height"]].agg(set)
     assert sizes.loc["astronaut"].tolist() == [{64}, {64}]
     assert sizes.loc["land"].tolist() == [{64}, {32}]
+    # Ground truth for flat vs textured exists only for the procedural image; its region
+    # map labels every pixel, so the two parts add up to the whole outside.
+    land = metrics[metrics["image"] == "land"]
+    assert (land["n_outside_flat"] + land["n_outside_textured"] == land["n_outside"]).all()
+    assert land["mse_outside_flat"].notna().all()
+    astronaut = metrics[metrics["image"] == "astronaut"]
+    assert astronaut["mse_outside_flat"].isna().all() and (astronaut["n_outside_flat"] == 0).all()
     trends = pd.read_parquet(finished / "results/trends.parquet")
     assert {"strength", "area_frac"} <= set(trends["x"])
     for figure in (

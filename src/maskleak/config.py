@@ -21,6 +21,7 @@ EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 RAW_IMAGE = "resources/images/{image}.png"
 IMAGE = "results/images/{image}.png"
 MASK = "results/masks/{image}/r{radius}.png"
+REGIONS = "results/regions/{image}.png"
 MODEL_DIR = "resources/models/{model}"
 MANIFEST = "results/inpainted/{model}/{image}/manifest.json"
 INPAINTED = "results/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
@@ -179,6 +180,13 @@ class Plan:
         if spec["kind"] == "local":
             return str(spec["path"])
         return MODEL_DIR.format(model=model)
+
+    def procedural_images(self) -> list[str]:
+        return [i for i in self.images if self.image_sources[i]["kind"] == "procedural"]
+
+    def region_maps(self) -> dict[str, str]:
+        """Ground-truth region maps (flat / textured), for the images that have one."""
+        return {i: REGIONS.format(image=i) for i in self.procedural_images()}
 
     def built_models(self) -> list[str]:
         """Models the workflow makes itself (built or downloaded), not user folders."""

@@ -740,8 +740,11 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Non
     models = sorted(str(m) for m in pd.unique(sel["model"]))
     band_px = sorted(int(b) for b in pd.unique(sel["band_px"]))
     band_text = "/".join(str(b) for b in band_px)
-    fig = _new_figure(11.5, 4.6)
-    ax_all, ax_band = fig.subplots(1, 2)
+    # Third panel only where ground-truth region maps exist (procedural landscapes).
+    has_content = "mse_outside_flat" in sel and bool(sel["mse_outside_flat"].notna().any())
+    fig = _new_figure(17.0 if has_content else 11.5, 4.6)
+    axes = fig.subplots(1, 3 if has_content else 2)
+    ax_all, ax_band = axes[0], axes[1]
     summary: dict[str, Any] = {}
     for i, model in enumerate(models):
         colour = f"C{i % 10}"
@@ -783,7 +786,10 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Non
             lw=1.1,
             label=f"{model}: farther out",
         )
+        if has_content:
+            _plot_content_split(axes[2], rows, colour, model, summary)
         summary[model] = {
+            **summary.get(model, {}),
             "images": n_img,
             "steps": sorted(int(s) for s in pd.unique(rows["steps"])),
             "mean_mse_outside": float(rows["mse_outside"].mean()),
@@ -792,7 +798,11 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Non
         }
     ax_all.set_title("mean over images and seeds (band: ±1 std across images)", fontsize=9)
     ax_band.set_title(f"edge band (≤ {band_text} px from the mask) vs farther out", fontsize=9)
-    for ax in (ax_all, ax_band):
+    if has_content:
+        axes[2].set_title(
+            "flat (sky, water) vs textured (ridges, grass), procedural images", fontsize=9
+        )
+    for ax in axes:
         ax.set_xlabel(STRENGTH_LABEL)
         ax.set_ylabel(MSE_LABEL)
         ax.grid(True, linewidth=0.3, alpha=0.5)
@@ -812,6 +822,32 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Non
             "per_model": summary,
         },
     )
+
+
+def _plot_content_split(
+    ax: Axes, rows: pd.DataFrame, colour: str, model: str, summary: dict[str, Any]
+) -> None:
+    """Outside error on flat vs textured ground truth, for images that have a region map:
+    tests the thesis' observation that flat regions barely change."""
+    known = rows.loc[rows["mse_outside_flat"].notna() | rows["mse_outside_textured"].notna()]
+    for column, style, label in (
+        ("mse_outside_flat", "-", "flat"),
+        ("mse_outside_textured", "--", "textured"),
+    ):
+        stats = _across_images(known.loc[known[column].notna()], "strength", column)
+        ax.plot(
+            stats.index.to_numpy(dtype=np.float64),
+            stats["mean"],
+            style,
+            color=colour,
+            lw=1.3,
+            label=f"{model}: {label}",
+        )
+    summary[model] = {
+        "content_images": sorted(str(i) for i in pd.unique(known["image"])),
+        "mean_mse_outside_flat": float(known["mse_outside_flat"].mean()),
+        "mean_mse_outside_textured": float(known["mse_outside_textured"].mean()),
+    }
 
 
 def render(

@@ -10,6 +10,10 @@ CPUs and so between runs of the same seed on different machines."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from scipy import ndimage
 
@@ -250,3 +254,29 @@ def generate_landscape(seed: int, width: int, height: int) -> tuple[np.ndarray, 
     np.clip(out, 0, 255, out=out)
     np.rint(out, out=out)
     return out.astype(np.uint8), regions
+
+
+def write_region_map(
+    spec: Mapping[str, Any], image_path: str | os.PathLike[str], dest: str | os.PathLike[str]
+) -> None:
+    """The ground-truth region labels of a procedural image, at the size of its
+    downsampled version ``image_path`` (nearest-neighbour, so labels stay labels)."""
+    from PIL import Image
+
+    from maskleak.provenance import save_png
+
+    if spec.get("kind") != "procedural":
+        raise InputError(f"region maps exist only for procedural images, not {spec.get('kind')!r}")
+    _, regions = generate_landscape(int(spec["seed"]), int(spec["width"]), int(spec["height"]))
+    with Image.open(image_path) as img:
+        size = img.size
+    labels = Image.fromarray(regions).resize(size, Image.Resampling.NEAREST)
+    record = {
+        "stage": "regions",
+        "source": dict(spec),
+        "size": list(size),
+        "codes": {str(code): name for code, name in REGION_NAMES.items()},
+        "flat": sorted(FLAT),
+        "textured": sorted(TEXTURED),
+    }
+    save_png(labels, dest, record)

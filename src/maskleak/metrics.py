@@ -29,6 +29,7 @@ from scipy import ndimage
 from maskleak import masks
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
+from maskleak.landscapes import FLAT, TEXTURED
 from maskleak.provenance import write_parquet
 
 #: Column order of the metrics table (mirrors workflow/schemas/metrics.columns.yaml).
@@ -48,6 +49,8 @@ COLUMNS: tuple[str, ...] = (
     "n_outside",
     "n_inside",
     "n_outside_band",
+    "n_outside_flat",
+    "n_outside_textured",
     "band_px",
     "mse_outside",
     "mse_outside_thesis",
@@ -59,6 +62,8 @@ COLUMNS: tuple[str, ...] = (
     "mse_whitedisc_thesis",
     "mse_outside_band",
     "mse_outside_far",
+    "mse_outside_flat",
+    "mse_outside_textured",
     "image_path",
     "mask_path",
     "inpainted_path",
@@ -77,6 +82,8 @@ _INT_COLUMNS = frozenset(
         "n_outside",
         "n_inside",
         "n_outside_band",
+        "n_outside_flat",
+        "n_outside_textured",
         "band_px",
     }
 )
@@ -161,7 +168,13 @@ def _channel_sum(arr: np.ndarray) -> np.ndarray:
     return arr[..., 0] + arr[..., 1] + arr[..., 2]
 
 
-def _metrics(original: np.ndarray, inpainted: np.ndarray, region: _Region) -> dict[str, Any]:
+def _metrics(
+    original: np.ndarray,
+    inpainted: np.ndarray,
+    region: _Region,
+    flat: np.ndarray | None = None,
+    textured: np.ndarray | None = None,
+) -> dict[str, Any]:
     inpaint, outside = region.inpaint, region.outside
     n_outside = int(region.outside_idx.size)
     n_inside = int(inpaint.size - n_outside)
@@ -219,11 +232,39 @@ def _metrics(original: np.ndarray, inpainted: np.ndarray, region: _Region) -> di
         "mse_whitedisc_thesis": whitedisc,
         "mse_outside_band": _mean_over(sq_pix, region.band, n_band),
         "mse_outside_far": _mean_over(sq_pix, region.far, n_far),
+        **_content_split(sq_pix, outside, flat, textured),
+    }
+
+
+def _content_split(
+    sq_pix: np.ndarray, outside: np.ndarray, flat: np.ndarray | None, textured: np.ndarray | None
+) -> dict[str, Any]:
+    """Outside error over flat and over textured content, where a ground-truth region map
+    says which is which (procedural landscapes); 0 pixels and NaN without one."""
+    if flat is None or textured is None:
+        return {
+            "n_outside_flat": 0,
+            "n_outside_textured": 0,
+            "mse_outside_flat": math.nan,
+            "mse_outside_textured": math.nan,
+        }
+    out_flat, out_textured = outside & flat, outside & textured
+    n_flat, n_textured = int(np.count_nonzero(out_flat)), int(np.count_nonzero(out_textured))
+    return {
+        "n_outside_flat": n_flat,
+        "n_outside_textured": n_textured,
+        "mse_outside_flat": _mean_over(sq_pix, out_flat, n_flat),
+        "mse_outside_textured": _mean_over(sq_pix, out_textured, n_textured),
     }
 
 
 def pair_metrics(
-    original: np.ndarray, inpainted: np.ndarray, inpaint: np.ndarray, band_px: int = 8
+    original: np.ndarray,
+    inpainted: np.ndarray,
+    inpaint: np.ndarray,
+    band_px: int = 8,
+    flat: np.ndarray | None = None,
+    textured: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """Error metrics between an original and its inpainting, split by the mask.
 
@@ -240,12 +281,18 @@ def pair_metrics(
     images, wrapping uint8 MSE over the whole image, divided by ``n_outside``; kept only
     for comparability with the thesis), ``mse_outside_band`` / ``mse_outside_far`` (true
     MSE over outside pixels within / beyond ``band_px`` Euclidean distance of the nearest
-    inpaint pixel; ``band_px=8`` is one latent cell of an 8x VAE).
+    inpaint pixel; ``band_px=8`` is one latent cell of an 8x VAE), and
+    ``n_outside_flat`` / ``n_outside_textured`` / ``mse_outside_flat`` /
+    ``mse_outside_textured`` over outside pixels where the bool (H, W) arrays ``flat`` /
+    ``textured`` are True (0 and NaN when they are not given).
 
     Empty sets give NaN (all outside metrics when the mask covers everything).
     Raises InputError when dtypes or shapes do not match."""
     _check_pair(original, inpainted, inpaint)
-    return _metrics(original, inpainted, _region(inpaint, band_px))
+    for name, arr in (("flat", flat), ("textured", textured)):
+        if arr is not None and (arr.dtype != np.bool_ or arr.shape != inpaint.shape):
+            raise InputError(f"{name} must be a bool {inpaint.shape} array")
+    return _metrics(original, inpainted, _region(inpaint, band_px), flat, textured)
 
 
 # ------------------------------------------------------------------------ manifest parsing
@@ -373,15 +420,26 @@ class _MaskInfo:
     area_frac: float
 
 
+_Content = tuple[np.ndarray, np.ndarray] | None
+
+
 def _entry_row(
     entry: _Entry,
     originals: _OnceCache[str, np.ndarray],
     regions: _OnceCache[str, _MaskInfo],
+    contents: _OnceCache[str, _Content],
 ) -> dict[str, Any]:
     try:
         original = originals.get(entry.image_path)
         mask = regions.get(entry.mask_path)
+        content = contents.get(entry.image)
         height, width = original.shape[:2]
+        if content is not None and content[0].shape != (height, width):
+            ch, cw = content[0].shape
+            raise InputError(
+                f"region map of image {entry.image} is {cw}x{ch} but image "
+                f"{entry.image_path} is {width}x{height}; rerun the regions rule"
+            )
         if mask.region.inpaint.shape != (height, width):
             mh, mw = mask.region.inpaint.shape
             raise InputError(
@@ -400,10 +458,11 @@ def _entry_row(
                 f"{inpainted.shape[1]}x{inpainted.shape[0]} but image {entry.image_path} is "
                 f"{width}x{height}; rerun the inpaint rule"
             )
-        values = _metrics(original, inpainted, mask.region)
+        values = _metrics(original, inpainted, mask.region, *(content or (None, None)))
     finally:
         originals.done(entry.image_path)
         regions.done(entry.mask_path)
+        contents.done(entry.image)
     return {
         "experiment": entry.experiment,
         "model": entry.model,
@@ -431,7 +490,10 @@ def _typed_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def metrics_table(
-    manifest_paths: Sequence[str | os.PathLike[str]], band_px: int = 8, threads: int = 1
+    manifest_paths: Sequence[str | os.PathLike[str]],
+    band_px: int = 8,
+    threads: int = 1,
+    region_maps: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """One row of :func:`pair_metrics` (plus the run's parameters) per inpainting listed
     in the inpaint manifests, columns :data:`COLUMNS`, sorted by experiment, model, image,
@@ -440,7 +502,10 @@ def metrics_table(
     Each original and each mask is decoded once (and dropped after its last use); entries
     are processed on ``threads`` threads, since PIL decoding and numpy release the GIL.
     Raises InputError naming the file for a malformed manifest, a missing or corrupt PNG,
-    or an image/mask/inpainting size mismatch."""
+    or an image/mask/inpainting size mismatch.
+
+    ``region_maps`` maps image names to ground-truth region PNGs (procedural landscapes:
+    landscapes.FLAT / TEXTURED codes) for the flat/textured split."""
     if isinstance(band_px, bool) or not isinstance(band_px, int) or band_px < 0:
         raise InputError(f"band_px must be an integer >= 0, got {band_px!r}")
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -461,10 +526,21 @@ def metrics_table(
     regions: _OnceCache[str, _MaskInfo] = _OnceCache(
         load_mask, Counter(e.mask_path for e in entries)
     )
+    maps = dict(region_maps or {})
+
+    def load_content(image: str) -> _Content:
+        if image not in maps:
+            return None
+        labels = read_pixels(maps[image], "L", "region map", "; rerun the regions rule")
+        return np.isin(labels, list(FLAT)), np.isin(labels, list(TEXTURED))
+
+    contents: _OnceCache[str, _Content] = _OnceCache(
+        load_content, Counter(e.image for e in entries)
+    )
 
     pool = ThreadPoolExecutor(max_workers=threads)
     try:
-        rows = list(pool.map(lambda e: _entry_row(e, originals, regions), entries))
+        rows = list(pool.map(lambda e: _entry_row(e, originals, regions, contents), entries))
     except BaseException:
         # Fail fast: do not finish thousands of queued entries before reporting the error.
         pool.shutdown(wait=True, cancel_futures=True)
@@ -481,13 +557,15 @@ def write_metrics(
     out_path: str | os.PathLike[str],
     band_px: int = 8,
     threads: int = 1,
+    region_maps: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """Build :func:`metrics_table` and write it atomically as Parquet with provenance."""
-    table = metrics_table(manifest_paths, band_px=band_px, threads=threads)
+    table = metrics_table(manifest_paths, band_px=band_px, threads=threads, region_maps=region_maps)
     record = {
         "stage": "metrics",
         "band_px": band_px,
         "manifests": [os.fspath(p) for p in manifest_paths],
+        "region_maps": dict(region_maps or {}),
     }
     write_parquet(table, Path(out_path), record)
     return table

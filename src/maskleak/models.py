@@ -181,6 +181,7 @@ def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: fl
         for c in range(n_in):
             conv.weight[c, c, 1, 1] = eps
             conv.weight[3 + c, c, 1, 1] = -eps
+        assert conv.bias is not None  # diffusers' VAE convs all have biases
         conv.bias[6], conv.bias[7] = const, -const
 
     def signal_norm(norm: torch.nn.GroupNorm) -> None:

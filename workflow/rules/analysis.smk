@@ -1,6 +1,7 @@
 rule metrics:
     input:
         manifests=PLAN.manifests(),
+        regions=list(PLAN.region_maps().values()),
     output:
         "results/metrics.parquet",
     log:
@@ -10,6 +11,7 @@ rule metrics:
     threads: 2
     params:
         band_px=PLAN.band_px,
+        region_maps=PLAN.region_maps(),
     script:
         "../scripts/metrics.py"
 

@@ -1,4 +1,5 @@
 import os
+import re
 
 from snakemake.logging import logger
 from snakemake.utils import validate
@@ -83,7 +84,14 @@ def get_inpaint_tasks(wildcards):
     return PLAN.tasks(wildcards.model, wildcards.image)
 
 
+def one_of(names):
+    """Regex matching exactly these names; one that matches nothing if there are none."""
+    return "|".join(re.escape(name) for name in names) if names else "(?!)"
+
+
 def built_model_names():
-    """Regex of the models this workflow makes; one that matches nothing if none."""
-    names = PLAN.built_models()
-    return "|".join(names) if names else "(?!)"
+    return one_of(PLAN.built_models())
+
+
+def procedural_image_names():
+    return one_of(PLAN.procedural_images())

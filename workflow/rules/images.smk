@@ -39,3 +39,18 @@ rule mask:
         radius_pct=PLAN.radius_pct,
     script:
         "../scripts/mask.py"
+
+
+rule regions:
+    input:
+        plan_config.IMAGE,
+    output:
+        plan_config.REGIONS,
+    log:
+        "logs/regions/{image}.log",
+    wildcard_constraints:
+        image=procedural_image_names(),
+    params:
+        source=get_image_source,
+    script:
+        "../scripts/regions.py"

@@ -7,4 +7,5 @@ with log_to(snakemake.log[0]):
         snakemake.output[0],
         band_px=snakemake.params.band_px,
         threads=snakemake.threads,
+        region_maps=snakemake.params.region_maps,
     )
