@@ -1,0 +1,163 @@
+"""Model folders: the hub download path against a fake hub on 127.0.0.1 (huggingface_hub
+honours HF_ENDPOINT), and the fingerprint that keys every inpainting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from maskleak.models import RECORD_FILE, describe, load_pipeline, model_fingerprint
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+REPO_ID = "someone/tiny-inpaint"
+
+
+def serve_repo(folder: Path) -> ThreadingHTTPServer:
+    """A read-only hub serving ``folder`` as REPO_ID at revision 'main' (= COMMIT)."""
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+    class Hub(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # keep pytest output clean
+            pass
+
+        def _file(self) -> Path | None:
+            prefix = f"/{REPO_ID}/resolve/"
+            if not self.path.startswith(prefix):
+                return None
+            rel = self.path[len(prefix) :].split("/", 1)[1].split("?")[0]
+            return folder / rel if rel in files else None
+
+        def _send_file_headers(self, path: Path) -> None:
+            data = path.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("X-Repo-Commit", COMMIT)
+            self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
+            self.end_headers()
+
+        def do_HEAD(self):  # noqa: N802
+            path = self._file()
+            if path is None:
+                self.send_error(404)
+                return
+            self._send_file_headers(path)
+
+        def _json(self, obj: object) -> None:
+            body = json.dumps(obj).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            if self.path.startswith(f"/api/models/{REPO_ID}/tree/"):
+                tree = [
+                    {
+                        "type": "file",
+                        "path": f,
+                        "size": (folder / f).stat().st_size,
+                        "oid": hashlib.sha1((folder / f).read_bytes()).hexdigest(),
+                    }
+                    for f in files
+                ]
+                self._json(tree)
+                return
+            if self.path.startswith(f"/api/models/{REPO_ID}"):
+                self._json(
+                    {"id": REPO_ID, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files]}
+                )
+                return
+            path = self._file()
+            if path is None:
+                self.send_error(404)
+                return
+            self._send_file_headers(path)
+            self.wfile.write(path.read_bytes())
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def download(endpoint: str, dest: Path, repo_id: str = REPO_ID):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_ENDPOINT=endpoint, HF_HOME=str(dest.parent.parent / "hf-home"))
+    code = (
+        "import sys; from maskleak.models import download_model; "
+        f"download_model(sys.argv[1], {repo_id!r}, 'main')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, str(dest)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture()
+def hub_repo(tiny_models, tmp_path):
+    """The tiny 4-channel model as a hub repo, plus files an inpainting run must not fetch."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_models[4], repo)
+    (repo / RECORD_FILE).unlink()
+    fingerprint = model_fingerprint(repo)
+    (repo / "safety_checker").mkdir()
+    (repo / "safety_checker/model.safetensors").write_bytes(b"x" * 1000)
+    (repo / "unet/diffusion_pytorch_model.bin").write_bytes(b"pickle, never loaded")
+    (repo / "unet/diffusion_pytorch_model.fp16.safetensors").write_bytes(b"variant weights")
+    server = serve_repo(repo)
+    yield f"http://127.0.0.1:{server.server_address[1]}", fingerprint
+    server.shutdown()
+
+
+def test_hub_download_fetches_only_what_inpainting_loads(hub_repo, tmp_path):
+    endpoint, fingerprint = hub_repo
+    dest = tmp_path / "models" / "sd"
+    run = download(endpoint, dest)
+    assert run.returncode == 0, run.stderr[-3000:]
+    got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert "safety_checker/model.safetensors" not in got
+    assert "unet/diffusion_pytorch_model.bin" not in got
+    assert "unet/diffusion_pytorch_model.fp16.safetensors" not in got
+    assert not (dest / ".cache").exists()
+    # Same weights and configs as the repo: same fingerprint, so inpaintings made from a
+    # local copy of the same checkpoint are reused.
+    assert model_fingerprint(dest) == fingerprint
+    record = json.loads((dest / RECORD_FILE).read_text())
+    assert record["repo_id"] == REPO_ID and record["fingerprint"] == fingerprint
+    assert describe(load_pipeline(dest))["unet_in_channels"] == 4
+    # Nothing half-made is left next to the folder.
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["sd"]
+
+
+def test_hub_download_failure_leaves_nothing(hub_repo, tmp_path):
+    endpoint, _ = hub_repo
+    dest = tmp_path / "models" / "sd"
+    run = download(endpoint, dest, repo_id="someone/does-not-exist")
+    assert run.returncode != 0
+    assert "does-not-exist" in run.stderr
+    assert not dest.exists() and list(dest.parent.iterdir()) == []
+
+
+def test_fingerprint_follows_content_not_location(tiny_models, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_models[9], copy)
+    assert model_fingerprint(copy) == model_fingerprint(tiny_models[9])
+    (copy / "scheduler/scheduler_config.json").write_text(
+        (copy / "scheduler/scheduler_config.json")
+        .read_text()
+        .replace('"steps_offset": 1', '"steps_offset": 0')
+    )
+    assert model_fingerprint(copy) != model_fingerprint(tiny_models[9])
+    assert model_fingerprint(tiny_models[4]) != model_fingerprint(tiny_models[9])
