@@ -32,67 +32,44 @@ from maskleak.images import read_pixels
 from maskleak.landscapes import FLAT, TEXTURED
 from maskleak.provenance import write_parquet
 
-#: Column order of the metrics table (mirrors workflow/schemas/metrics.columns.yaml).
-COLUMNS: tuple[str, ...] = (
-    "experiment",
-    "model",
-    "image",
-    "radius_pct",
-    "area_frac",
-    "strength",
-    "seed",
-    "steps",
-    "steps_run",
-    "mode",
-    "width",
-    "height",
-    "n_outside",
-    "n_inside",
-    "n_outside_band",
-    "n_outside_flat",
-    "n_outside_textured",
-    "band_px",
-    "mse_outside",
-    "mse_outside_thesis",
-    "psnr_outside",
-    "mae_outside",
-    "max_abs_outside",
-    "frac_changed_outside",
-    "mse_inside",
-    "mse_whitedisc_thesis",
-    "mse_outside_band",
-    "mse_outside_far",
-    "mse_outside_flat",
-    "mse_outside_textured",
-    "image_path",
-    "mask_path",
-    "inpainted_path",
-)
-
-_STR_COLUMNS = frozenset(
-    {"experiment", "model", "image", "mode", "image_path", "mask_path", "inpainted_path"}
-)
-_INT_COLUMNS = frozenset(
-    {
-        "seed",
-        "steps",
-        "steps_run",
-        "width",
-        "height",
-        "n_outside",
-        "n_inside",
-        "n_outside_band",
-        "n_outside_flat",
-        "n_outside_textured",
-        "band_px",
-    }
-)
-
-#: Column -> dtype of the metrics table; everything not str or int64 is float64.
+#: Column -> dtype of the metrics table, in column order (mirrors
+#: workflow/schemas/metrics.columns.yaml, which documents each one).
 DTYPES: dict[str, str] = {
-    name: "str" if name in _STR_COLUMNS else "int64" if name in _INT_COLUMNS else "float64"
-    for name in COLUMNS
+    "experiment": "str",
+    "model": "str",
+    "image": "str",
+    "radius_pct": "float64",
+    "area_frac": "float64",
+    "strength": "float64",
+    "seed": "int64",
+    "steps": "int64",
+    "steps_run": "int64",
+    "mode": "str",
+    "width": "int64",
+    "height": "int64",
+    "n_outside": "int64",
+    "n_inside": "int64",
+    "n_outside_band": "int64",
+    "n_outside_flat": "int64",
+    "n_outside_textured": "int64",
+    "band_px": "int64",
+    "mse_outside": "float64",
+    "mse_outside_thesis": "float64",
+    "psnr_outside": "float64",
+    "mae_outside": "float64",
+    "max_abs_outside": "float64",
+    "frac_changed_outside": "float64",
+    "mse_inside": "float64",
+    "mse_whitedisc_thesis": "float64",
+    "mse_outside_band": "float64",
+    "mse_outside_far": "float64",
+    "mse_outside_flat": "float64",
+    "mse_outside_textured": "float64",
+    "image_path": "str",
+    "mask_path": "str",
+    "inpainted_path": "str",
 }
+COLUMNS: tuple[str, ...] = tuple(DTYPES)
 
 _SORT_KEYS = ["experiment", "model", "image", "radius_pct", "strength", "seed"]
 # Ties in the documented key (e.g. the same model run at two step counts) are broken by
