@@ -175,6 +175,7 @@ def run_job(
 
     entries: list[dict[str, Any]] = []
     todo: list[tuple[Task, dict[str, Any]]] = []
+    pending: set[str] = set()
     for task in tasks:
         key = inpaint_key(common, mask_sha[task.mask_path], task.strength, task.seed)
         n_steps = steps_run(settings.steps, task.strength)
@@ -185,8 +186,9 @@ def run_job(
             "key": key,
         }
         entries.append(entry)
-        existing = _existing_key(task.inpainted_path)
-        if existing != key and all(t.inpainted_path != task.inpainted_path for t, _ in todo):
+        # Experiments may share an inpainting (same radius, strength, seed): compute it once.
+        if task.inpainted_path not in pending and _existing_key(task.inpainted_path) != key:
+            pending.add(task.inpainted_path)
             todo.append((task, entry))
 
     computed_s = 0.0
