@@ -161,3 +161,9 @@ def test_fingerprint_follows_content_not_location(tiny_models, tmp_path):
     )
     assert model_fingerprint(copy) != model_fingerprint(tiny_models[9])
     assert model_fingerprint(tiny_models[4]) != model_fingerprint(tiny_models[9])
+
+
+def test_model_folder_is_not_private(tiny_models):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert tiny_models[9].stat().st_mode & 0o777 == 0o777 & ~umask

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maskleak.errors import InputError
-from maskleak.provenance import canonical_json, sha256_file, versions
+from maskleak.provenance import canonical_json, public_mode, sha256_file, versions
 
 if TYPE_CHECKING:
     import torch
@@ -236,6 +236,7 @@ def _finish_model_dir(tmp: Path, dest: Path, record: Mapping[str, Any]) -> None:
     """Record provenance inside the folder, then move it into place in one rename."""
     full = {**record, "fingerprint": model_fingerprint(tmp), "versions": versions()}
     (tmp / RECORD_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    public_mode(tmp, directory=True)  # mkdtemp made it private
     if dest.exists():
         shutil.rmtree(dest)
     os.replace(tmp, dest)

@@ -17,6 +17,19 @@ from typing import Any
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+# The process umask, read once at import (reading it means setting it, which is not
+# thread-safe later). Temporary files are created private (0600); outputs must get the
+# permissions any normally created file would, or colleagues on a shared cluster
+# filesystem cannot read them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
+def public_mode(path: str | os.PathLike[str], directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have given it."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_UMASK)
+
+
 #: PNG text-chunk / Parquet metadata key under which maskleak stores its JSON record.
 META_KEY = "maskleak"
 
@@ -87,6 +100,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
+        public_mode(tmp)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
