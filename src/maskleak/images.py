@@ -7,6 +7,7 @@ error instead of a silently wrong picture."""
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from fractions import Fraction
@@ -67,7 +68,7 @@ def to_rgb8(img: Image.Image, label: str = "image") -> Image.Image:
     return Image.fromarray(np.array(rgb, dtype=np.uint8), mode="RGB")
 
 
-def _decode(source: str | os.PathLike[str] | IO[bytes], label: str) -> Image.Image:
+def _decode(source: IO[bytes], label: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             # PIL only warns between MAX_IMAGE_PIXELS and twice that; we want no
@@ -79,12 +80,6 @@ def _decode(source: str | os.PathLike[str] | IO[bytes], label: str) -> Image.Ima
                 return to_rgb8(upright if upright is not None else img, label)
     except InputError:
         raise
-    except FileNotFoundError as exc:
-        raise InputError(f"{label}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{label}: is a directory, not an image file") from exc
-    except PermissionError as exc:
-        raise InputError(f"{label}: permission denied") from exc
     except UnidentifiedImageError as exc:
         raise InputError(f"{label}: not an image file PIL can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -100,9 +95,24 @@ def load_rgb(path: str | os.PathLike[str], *, label: str | None = None) -> Image
     the boundary with a message naming it (``label``, default: the path) instead of
     deep inside a later stage."""
     name = str(path) if label is None else label
-    if os.path.isfile(path) and os.path.getsize(path) == 0:
-        raise InputError(f"{name}: empty file (0 bytes), not an image")
-    return _decode(path, name)
+    return decode_rgb(io.BytesIO(read_file(path, name)), name)
+
+
+def read_file(path: str | os.PathLike[str], label: str | None = None) -> bytes:
+    """All bytes of a source file; a missing, unreadable or directory path is an
+    InputError naming it (``label``, default: the path)."""
+    name = os.fspath(path) if label is None else label
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError as exc:
+        raise InputError(f"{name}: file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{name}: is a directory, not an image file") from exc
+    except PermissionError as exc:
+        raise InputError(f"{name}: permission denied") from exc
+    except OSError as exc:
+        raise InputError(f"{name}: cannot read ({exc})") from exc
 
 
 def decode_rgb(data: IO[bytes], label: str) -> Image.Image:

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image
 
 from maskleak.errors import InputError
-from maskleak.images import decode_rgb, to_rgb8
+from maskleak.images import decode_rgb, read_file, to_rgb8
 from maskleak.landscapes import MIN_SIDE, generate_landscape
 from maskleak.provenance import save_png, sha256_bytes
 
@@ -138,7 +138,7 @@ def _from_skimage(sample: str) -> tuple[Image.Image, str]:
             f"scikit-image sample {sample!r} is {array.dtype} {array.shape}, not an 8-bit image"
         )
     image = Image.fromarray(array)
-    source_hash = sha256_bytes(_read_file(Path(skimage.data.data_dir) / SKIMAGE_FILES[sample]))
+    source_hash = sha256_bytes(read_file(Path(skimage.data.data_dir) / SKIMAGE_FILES[sample]))
     return to_rgb8(image, f"scikit-image sample {sample!r}"), source_hash
 
 
@@ -153,23 +153,12 @@ def _from_file(spec: Mapping[str, Any]) -> tuple[Image.Image, str]:
     path = Path(spec["path"])  # relative paths resolve against the working directory
     # Read once and decode those same bytes, so the hash and the pixels cannot come
     # from two different versions of a file that changes underneath us.
-    data = _read_file(path)
+    data = read_file(path)
     actual = sha256_bytes(data)
     expected = spec.get("sha256")
     if expected is not None and actual != expected.lower():
         raise InputError(f"{path}: SHA-256 mismatch: expected {expected.lower()}, got {actual}")
     return decode_rgb(io.BytesIO(data), str(path)), actual
-
-
-def _read_file(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError as exc:
-        raise InputError(f"{path}: file not found") from exc
-    except IsADirectoryError as exc:
-        raise InputError(f"{path}: is a directory, not an image file") from exc
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc})") from exc
 
 
 def _download(url: str, sink: IO[bytes]) -> str:
