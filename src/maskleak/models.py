@@ -62,24 +62,10 @@ def _clip_vocab() -> tuple[dict[str, int], list[str]]:
     return {tok: i for i, tok in enumerate(tokens)}, merges
 
 
-def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
-    """A small Stable-Diffusion-shaped inpainting pipeline with seeded random weights.
+def _offline_tokenizer() -> tuple[Any, dict[str, int]]:
+    """A CLIPTokenizer built from :func:`_clip_vocab` (no download), and its vocabulary."""
+    from transformers import CLIPTokenizer
 
-    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
-    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
-    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
-    pipeline blends image latents back outside the mask at every step."""
-    import torch
-    from diffusers import (
-        AutoencoderKL,
-        PNDMScheduler,
-        StableDiffusionInpaintPipeline,
-        UNet2DConditionModel,
-    )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-
-    if unet_in_channels not in (4, 9):
-        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
     vocab, merges = _clip_vocab()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "vocab.json").write_text(json.dumps(vocab))
@@ -89,6 +75,39 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
             merges_file=str(Path(tmp) / "merges.txt"),
             model_max_length=77,
         )
+    return tokenizer, vocab
+
+
+def _sd15_scheduler() -> Any:
+    """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
+def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
+    """A small Stable-Diffusion-shaped inpainting pipeline: UNet and text encoder with
+    seeded random weights, and the exact block-mean VAE of :func:`set_block_mean_vae`.
+
+    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
+    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
+    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
+    pipeline blends image latents back outside the mask at every step."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    if unet_in_channels not in (4, 9):
+        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
+    tokenizer, vocab = _offline_tokenizer()
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=32,
@@ -129,22 +148,12 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
             pad_token_id=vocab["<|endoftext|>"],
         )
     )
-    # SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5.
-    scheduler = PNDMScheduler(
-        beta_start=0.00085,
-        beta_end=0.012,
-        beta_schedule="scaled_linear",
-        num_train_timesteps=1000,
-        skip_prk_steps=True,
-        set_alpha_to_one=False,
-        steps_offset=1,
-    )
     return StableDiffusionInpaintPipeline(
         vae=vae,
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=scheduler,
+        scheduler=_sd15_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -375,7 +384,6 @@ def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipelin
     from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    tiny = build_tiny_pipeline(unet_in_channels, seed)  # for its tokenizer and scheduler
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         sample_size=64, in_channels=unet_in_channels, cross_attention_dim=768
@@ -403,9 +411,9 @@ def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipelin
     return StableDiffusionInpaintPipeline(
         vae=vae,
         text_encoder=text_encoder,
-        tokenizer=tiny.tokenizer,
+        tokenizer=_offline_tokenizer()[0],
         unet=unet,
-        scheduler=tiny.scheduler,
+        scheduler=_sd15_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
