@@ -167,3 +167,14 @@ def test_model_folder_is_not_private(tiny_models):
     umask = os.umask(0o022)
     os.umask(umask)
     assert tiny_models[9].stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_tiny_tokenizer_uses_its_clip_vocabulary(tiny_models):
+    """After save and from_pretrained, text maps to the tiny CLIP vocabulary (not to a
+    fallback of unknown tokens): bos, 'the' merged into one word token, eos."""
+    tokenizer = load_pipeline(tiny_models[9]).tokenizer
+    vocab = tokenizer.get_vocab()
+    ids = tokenizer(["the cat"])["input_ids"][0]
+    assert ids[0] == vocab["<|startoftext|>"] and ids[-1] == vocab["<|endoftext|>"]
+    assert ids[1] == vocab["the</w>"]
+    assert len(vocab) == 518 and tokenizer.model_max_length == 77

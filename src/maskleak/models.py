@@ -63,18 +63,16 @@ def _clip_vocab() -> tuple[dict[str, int], list[str]]:
 
 
 def _offline_tokenizer() -> tuple[Any, dict[str, int]]:
-    """A CLIPTokenizer built from :func:`_clip_vocab` (no download), and its vocabulary."""
+    """A CLIPTokenizer built from :func:`_clip_vocab` (no download), and its vocabulary.
+
+    transformers 5's constructor takes the vocabulary and merges themselves; given only
+    ``vocab_file``/``merges_file`` it silently falls back to a 3-token vocabulary."""
     from transformers import CLIPTokenizer
 
     vocab, merges = _clip_vocab()
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "vocab.json").write_text(json.dumps(vocab))
-        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
-        tokenizer = CLIPTokenizer(
-            vocab_file=str(Path(tmp) / "vocab.json"),
-            merges_file=str(Path(tmp) / "merges.txt"),
-            model_max_length=77,
-        )
+    # Annotated as list[str], but the BPE backend needs (left, right) pairs at run time.
+    pairs = [tuple(merge.split(" ")) for merge in merges]
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=pairs, model_max_length=77)  # type: ignore[arg-type]
     return tokenizer, vocab
 
 
