@@ -32,6 +32,7 @@ from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.masks import inpaint_region
 from maskleak.provenance import META_KEY, atomic_path, canonical_json, versions
+from maskleak.trends import per_image_mean
 
 __all__ = [
     "area_curves",
@@ -296,15 +297,10 @@ def _legend_cols(handles: Sequence[Any], panel_cols: int) -> int:
     return max(1, min(len(handles), 2 if panel_cols < 4 else len(handles)))
 
 
-def _per_image_mean(sel: pd.DataFrame, x: str, columns: list[str]) -> pd.DataFrame:
-    """Mean over seeds for each (image, x)."""
-    return sel.groupby(["image", x], as_index=False, sort=True)[columns].mean()
-
-
 def _across_images(sel: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
     """Mean over seeds per image, then mean, std (ddof 1; 0 for one image) and count
     across images, indexed by ``x``."""
-    per_image = _per_image_mean(sel, x, [column])
+    per_image = per_image_mean(sel, column, x)
     grouped = per_image.groupby(x, sort=True)[column]
     out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n": grouped.count()})
     out["std"] = out["std"].fillna(0.0)

@@ -116,8 +116,9 @@ def _require(frame: pd.DataFrame, columns: Sequence[str]) -> None:
         raise InputError(f"metrics table lacks column(s) {missing}")
 
 
-def _per_image(rows: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:
-    """Mean over seeds (and any other repeats) of ``metric`` per image and ``x``."""
+def per_image_mean(rows: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:
+    """Mean over seeds (and any other repeats) of ``metric`` per image and ``x``: the
+    points every fit (and every figure that shows a fit's points) is built from."""
     valid = rows[rows[metric].notna() & rows[x].notna()]
     return valid.groupby(["image", x], sort=True)[metric].mean().reset_index()
 
@@ -129,7 +130,7 @@ def _strength_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     fits: list[dict[str, Any]] = []
     for model, by_model in rows.groupby("model", sort=True):
         for metric in STRENGTH_METRICS:
-            per_image = _per_image(by_model, metric, "strength")
+            per_image = per_image_mean(by_model, metric, "strength")
             base = {
                 "experiment": "strength_sweep",
                 "model": str(model),
@@ -155,7 +156,7 @@ def _mask_size_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     fits: list[dict[str, Any]] = []
     for (model, strength), group in rows.groupby(["model", "strength"], sort=True):
         for metric in MASK_SIZE_METRICS:
-            per_image = _per_image(group, metric, "area_frac")
+            per_image = per_image_mean(group, metric, "area_frac")
             for image, points in per_image.groupby("image", sort=True):
                 fit = _fit(points["area_frac"].to_numpy(float), points[metric].to_numpy(float), 1)
                 if fit is not None:
