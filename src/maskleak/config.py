@@ -106,6 +106,11 @@ class Experiment:
     strengths: dict[str, float]
     seeds: list[int]
 
+    @property
+    def per_image(self) -> int:
+        """Inpaintings of one model on one image: radii x strengths x seeds."""
+        return len(self.radius_pct) * len(self.strengths) * len(self.seeds)
+
 
 class Plan:
     """Everything the workflow derives from the config."""
@@ -218,9 +223,7 @@ class Plan:
         return tasks
 
     def n_inpaintings(self) -> int:
-        per_image = sum(
-            len(e.radius_pct) * len(e.strengths) * len(e.seeds) for e in self.experiments.values()
-        )
+        per_image = sum(e.per_image for e in self.experiments.values())
         return per_image * len(self.images) * len(self.models)
 
     def manifests(self) -> list[str]:
@@ -230,11 +233,10 @@ class Plan:
         """One paragraph for the console: what a run (or dry run) of this config means."""
         parts = []
         for e in self.experiments.values():
-            n = len(self.images) * len(self.models) * len(e.radius_pct) * len(e.strengths)
             parts.append(
                 f"{e.name}: {len(self.images)} images x {len(self.models)} models x "
                 f"{len(e.radius_pct)} radii x {len(e.strengths)} strengths x "
-                f"{len(e.seeds)} seeds = {n * len(e.seeds)}"
+                f"{len(e.seeds)} seeds = {e.per_image * len(self.images) * len(self.models)}"
             )
         return (
             f"maskleak plan: {self.n_inpaintings()} inpaintings in "
