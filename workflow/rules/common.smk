@@ -5,6 +5,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from maskleak import config as plan_config
+from maskleak import resources as job_resources
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -95,3 +96,16 @@ def built_model_names():
 
 def procedural_image_names():
     return one_of(PLAN.procedural_images())
+
+
+def get_inpaint_runtime_min(wildcards, attempt):
+    n_steps = job_resources.unet_steps(
+        PLAN.tasks(wildcards.model, wildcards.image), config["inpaint"]["steps"]
+    )
+    max_side = config["downsample"]["max_side"]
+    return job_resources.inpaint_runtime_min(n_steps, max_side, attempt)
+
+
+def get_inpaint_mem_mb(wildcards, attempt):
+    kind = PLAN.model_spec(wildcards.model)["kind"]
+    return job_resources.inpaint_mem_mb(kind, attempt)

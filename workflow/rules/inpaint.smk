@@ -10,8 +10,12 @@ rule inpaint:
     benchmark:
         "benchmarks/inpaint/{model}/{image}.tsv"
     threads: 1
+    # Runtime and memory scale with the job's work and grow on each retry (see
+    # maskleak.resources); on a cluster the gpu request becomes `sbatch --gpus=1`.
     resources:
         gpu=1,
+        runtime=get_inpaint_runtime_min,
+        mem_mb=get_inpaint_mem_mb,
     params:
         tasks=get_inpaint_tasks,
         settings=config["inpaint"],
