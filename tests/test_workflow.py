@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -43,10 +44,22 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def snakemake(workdir: Path, config: dict, *args: str, timeout: int = 900):
+def snakemake(
+    workdir: Path, config: dict, *args: str, timeout: int = 900, wrap: Sequence[str] = ()
+):
+    """Run Snakemake on ``config`` in ``workdir``; ``wrap`` prefixes the command (timeout)."""
     cfg = workdir / "test-config.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(workdir / "Snakefile"), "-d", str(workdir)]
+    cmd = [
+        *wrap,
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(workdir / "Snakefile"),
+        "-d",
+        str(workdir),
+    ]
     cmd += ["--configfile", str(cfg), "--cores", "2", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
 
