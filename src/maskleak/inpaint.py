@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from maskleak import models
+from maskleak import gpus, models
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.provenance import (
@@ -323,20 +323,25 @@ def run_job_from_params(
     manifest_path: str,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """``run_job`` from the plain values Snakemake's params carry."""
+    """``run_job`` from the plain values Snakemake's params carry, on a GPU of its own
+    (see :mod:`maskleak.gpus`)."""
     known = {f for f in Settings.__dataclass_fields__ if f != "variant"}
     unknown = set(settings) - known
     if unknown:
         raise InputError(f"config key inpaint: unknown settings {sorted(unknown)}")
-    summary = run_job(
-        model_dir,
-        model_name,
-        image_path,
-        image_name,
-        tasks_from_records(tasks),
-        Settings(**dict(settings), variant=variant),
-        manifest_path,
-        threads=threads,
-    )
+    job_tasks = tasks_from_records(tasks)  # bad params fail before waiting for a GPU
+    # Claimed before run_job asks torch for a device: that initialises CUDA, after which
+    # narrowing CUDA_VISIBLE_DEVICES to the claimed GPU would have no effect.
+    with gpus.claim_gpu():
+        summary = run_job(
+            model_dir,
+            model_name,
+            image_path,
+            image_name,
+            job_tasks,
+            Settings(**dict(settings), variant=variant),
+            manifest_path,
+            threads=threads,
+        )
     log.info("summary %s", summary)
     return summary
