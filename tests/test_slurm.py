@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import slurm_cluster
-from test_workflow import copy_workflow, snakemake
+from test_workflow import copy_workflow, finished_run, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -165,10 +165,7 @@ def slurm_run(cluster: Path, tmp_path_factory: pytest.TempPathFactory):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("wf-local"))
-    run = snakemake(workdir, CONFIG)
-    assert run.returncode == 0, run.stderr[-4000:]
-    return workdir
+    return finished_run(tmp_path_factory, "wf-local", CONFIG)
 
 
 def test_only_inpaint_jobs_get_a_gpu(slurm_run):

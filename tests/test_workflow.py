@@ -80,12 +80,17 @@ def png_mtimes(workdir: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in (workdir / "results/inpainted").rglob("*.png")}
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("wf"))
-    run = snakemake(workdir, SMALL)
+def finished_run(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> Path:
+    """A workflow copy that has run ``config`` locally to the end."""
+    workdir = copy_workflow(tmp_path_factory.mktemp(name))
+    run = snakemake(workdir, config)
     assert run.returncode == 0, run.stderr[-4000:]
     return workdir
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return finished_run(tmp_path_factory, "wf", SMALL)
 
 
 @pytest.mark.slow
