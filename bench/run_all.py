@@ -57,8 +57,8 @@ class Plan:
     dry_run_clean_copy: bool
     metrics_n: int
     metrics_size: tuple[int, int]
-    metrics_steps: int
-    metrics_repeats: int
+    metrics_steps: int = 4
+    metrics_repeats: int = 3
 
 
 PLANS = {
@@ -69,8 +69,6 @@ PLANS = {
         dry_run_clean_copy=False,
         metrics_n=24,
         metrics_size=(192, 128),
-        metrics_steps=4,
-        metrics_repeats=3,
     ),
     # SD 1.5's real architecture, at a size and step count a CPU gets through in about
     # two minutes (its build, save and per-job weight fingerprint included).
@@ -83,8 +81,6 @@ PLANS = {
         dry_run_clean_copy=True,
         metrics_n=96,
         metrics_size=(192, 128),
-        metrics_steps=4,
-        metrics_repeats=3,
     ),
     # The study's settings (config/thesis.yaml: max_side 650, multiple 32 -> 640x480),
     # n a multiple of every batch. Metrics run on the CPU at the study's image size.
@@ -94,8 +90,6 @@ PLANS = {
         dry_run_clean_copy=True,
         metrics_n=96,
         metrics_size=(640, 480),
-        metrics_steps=4,
-        metrics_repeats=3,
     ),
 }
 
@@ -170,8 +164,17 @@ STUDY_S_PER_INPAINTING = 21.0
 STUDY_HOURS = {"strength_sweep": 12.0, "mask_size_sweep": 18.0}
 
 
-def study_unet_steps(config_path: Path = REPO / "config/thesis.yaml") -> dict[str, int]:
-    """UNet steps of each of the study's experiments, as the workflow would run them."""
+@dataclass(frozen=True)
+class StudyWork:
+    """What the workflow runs for the study: UNet steps per experiment, inpaint jobs
+    (one per model and image, each holding every experiment) and inpaintings."""
+
+    unet_steps: dict[str, int]
+    jobs: int
+    inpaintings: int
+
+
+def study_work(config_path: Path = REPO / "config/thesis.yaml") -> StudyWork:
     config = yaml.safe_load(config_path.read_text())
     plan = MaskleakPlan(config)
     steps = int(config["inpaint"]["steps"])
@@ -181,23 +184,24 @@ def study_unet_steps(config_path: Path = REPO / "config/thesis.yaml") -> dict[st
             for name in totals:
                 tasks = [t for t in plan.tasks(model, image) if t["experiment"] == name]
                 totals[name] += unet_steps(tasks, steps)
-    return totals
+    return StudyWork(totals, len(plan.manifests()), plan.n_inpaintings())
 
 
 def _study_projection(label: str, row: dict[str, Any]) -> list[dict[str, Any]]:
     """The study's wall time on one GPU at this row's UNet steps/s (measured at strength
     1, so each inpainting's VAE passes and PNG write are included), plus each inpaint
-    job's time outside the loop (model load, fingerprint); the study's 20 jobs (one per
-    image) each hold both experiments, so each experiment gets half of it."""
+    job's time outside the loop (model load, fingerprint); every job holds all
+    experiments, so each experiment gets an equal share of it."""
+    work = study_work()
     lines = []
     total_h = 0.0
-    job_overhead_s = row["total_s"] - row["compute_s"]
-    for name, n_steps in study_unet_steps().items():
-        hours = (n_steps / row["unet_steps_per_s"] + 20 * job_overhead_s / 2) / 3600
+    overhead_s = work.jobs * (row["total_s"] - row["compute_s"]) / len(work.unet_steps)
+    for name, n_steps in work.unet_steps.items():
+        hours = (n_steps / row["unet_steps_per_s"] + overhead_s) / 3600
         total_h += hours
         study = STUDY_HOURS.get(name)
         lines.append(_line(label, f"projected {name} h (study: {study} h)", round(hours, 2)))
-    per_inpainting = total_h * 3600 / 5000
+    per_inpainting = total_h * 3600 / work.inpaintings
     lines.append(
         _line(
             label,

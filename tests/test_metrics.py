@@ -29,21 +29,9 @@ OUTSIDE_KEYS = (
     "mse_outside_far",
 )
 CONTENT_KEYS = {"n_outside_flat", "n_outside_textured", "mse_outside_flat", "mse_outside_textured"}
-ALL_KEYS = CONTENT_KEYS | {
-    "n_outside",
-    "n_inside",
-    "n_outside_band",
-    "mse_outside",
-    "mse_outside_thesis",
-    "psnr_outside",
-    "mae_outside",
-    "max_abs_outside",
-    "frac_changed_outside",
-    "mse_inside",
-    "mse_whitedisc_thesis",
-    "mse_outside_band",
-    "mse_outside_far",
-}
+ALL_KEYS = (
+    CONTENT_KEYS | set(OUTSIDE_KEYS) | {"n_outside", "n_inside", "n_outside_band", "mse_inside"}
+)
 
 
 def block_mask() -> np.ndarray:
