@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from maskleak import gpus, models
+from maskleak import gpus, merged_calls, models
+from maskleak.batch_size import resolve_batch_size
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.provenance import (
@@ -38,6 +39,10 @@ InpaintPipeline = models.InpaintPipeline
 ALGORITHM = "maskleak-inpaint-1"
 
 MODE_DENOISE = "denoise"
+#: Merged calls running at once, in batches' worth of images: each holds its image, mask
+#: and latents on the device (~8 MB per 640x416 image), and a running wave of calls
+#: merges with the calls that join it until the batches are full.
+MERGED_LIVE_BATCHES = 8
 #: Strengths too small for one denoising step: the image only passes through the VAE.
 MODE_VAE_ROUNDTRIP = "vae_roundtrip"
 
@@ -69,15 +74,6 @@ def steps_run(steps: int, strength: float) -> int:
     """Denoising steps the pipeline actually runs, computed exactly as diffusers does
     (``min(int(steps * strength), steps)``, including its float truncation)."""
     return min(int(steps * strength), steps)
-
-
-def _batch_size(requested: int | str, device: str) -> int:
-    # On CPU batching barely pays (~1.1-1.4x) and costs memory; GPUs need it to be busy.
-    if requested == "auto":
-        return 8 if device.startswith("cuda") else 1
-    if not isinstance(requested, int) or requested < 1:
-        raise InputError(f"inpaint.batch_size must be 'auto' or an integer >= 1, got {requested!r}")
-    return requested
 
 
 def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed: int) -> str:
@@ -149,7 +145,7 @@ def run_job(
 
         torch.set_num_threads(threads)
     device = models.resolve_device(device)
-    dtype = str(models.resolve_dtype(settings.dtype, device)).removeprefix("torch.")
+    dtype = str(models.resolve_dtype(settings.dtype, device, model_dir)).removeprefix("torch.")
     image_pixels = read_pixels(image_path, "RGB")
     image = Image.fromarray(image_pixels)
     common = {
@@ -192,6 +188,7 @@ def run_job(
             todo.append((task, entry))
 
     computed_s = 0.0
+    batching: dict[str, Any] = {}
     if todo:
         load_started = time.perf_counter()
         pipe = models.load_pipeline(
@@ -199,7 +196,9 @@ def run_job(
         )
         load_s = time.perf_counter() - load_started
         pipeline_info = models.describe(pipe)
-        computed_s = _compute(pipe, image, masks, todo, settings, device, common, pipeline_info)
+        computed_s, batching = _compute(
+            pipe, image, masks, todo, settings, device, common, pipeline_info
+        )
         log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
     else:
         load_s = 0.0
@@ -229,6 +228,7 @@ def run_job(
         "model_load_s": load_s,
         "compute_s": computed_s,
         "total_s": time.perf_counter() - started,
+        **batching,
     }
 
 
@@ -252,7 +252,8 @@ def _compute(
     device: str,
     common: Mapping[str, Any],
     pipeline_info: Mapping[str, Any],
-) -> float:
+) -> tuple[float, dict[str, Any]]:
+    """Compute and save ``todo``; returns the seconds it took and how it was batched."""
     started = time.perf_counter()
 
     def save(task: Task, entry: Mapping[str, Any], result: Image.Image) -> None:
@@ -280,16 +281,69 @@ def _compute(
             by_strength[task.strength].append((task, todo_entry))
 
     # One pipeline call needs one strength (it sets the timesteps); batch over masks/seeds.
-    size = _batch_size(settings.batch_size, device)
-    for strength, group in sorted(by_strength.items()):
-        for start in range(0, len(group), size):
-            chunk = group[start : start + size]
-            mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
-            seeds = [t.seed for t, _ in chunk]
-            results = _denoise(pipe, image, mask_images, strength, seeds, settings)
-            for (done, done_entry), result in zip(chunk, results, strict=True):
-                save(done, done_entry, result)
-    return time.perf_counter() - started
+    size = resolve_batch_size(settings.batch_size, device, pipe, image.width * image.height)
+    calls = [
+        (strength, group[start : start + size])
+        for strength, group in sorted(by_strength.items())
+        for start in range(0, len(group), size)
+    ]
+
+    def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
+        mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
+        seeds = [t.seed for t, _ in chunk]
+        results = _denoise(p, image, mask_images, strength, seeds, settings)
+        for (done, done_entry), result in zip(chunk, results, strict=True):
+            save(done, done_entry, result)
+
+    batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
+    if size > 1 and len(calls) > 1:
+        batching.update(_merged(pipe, calls, size, settings.steps, call))
+    else:
+        for strength, chunk in calls:
+            call(strength, chunk, pipe)
+    return time.perf_counter() - started, batching
+
+
+def _merged(
+    pipe: InpaintPipeline,
+    calls: Sequence[tuple[float, Sequence[tuple[Task, Mapping[str, Any]]]]],
+    size: int,
+    steps: int,
+    call: Any,
+) -> dict[str, int]:
+    """Run every call at once, their UNet evaluations merged up to ``size`` images (see
+    :mod:`maskleak.merged_calls`): the strength sweep's one-inpainting calls then fill a
+    batch instead of running at batch 1. Longest schedules first, so the calls that start
+    later join a running batch. Each call saves its PNGs in its own thread while the
+    others' UNet work goes on."""
+    from diffusers import AsymmetricAutoencoderKL
+
+    merger = merged_calls.UNetMerger(pipe.unet, size, MERGED_LIVE_BATCHES * size)
+    ordered = sorted(calls, key=lambda c: -c[0])  # stable: chunks keep their order
+    jobs = []
+    for strength, chunk in ordered:
+        worker = models.call_copy(pipe)
+        # Not through the pipeline's __setattr__, which would record these stand-ins in
+        # its config as if they were models.
+        if not isinstance(pipe.vae, AsymmetricAutoencoderKL):  # the pipeline asks its type
+            object.__setattr__(worker, "vae", merger.serialized(pipe.vae, ("encode", "decode")))
+        # The tokenizer is not thread-safe (see merged_calls).
+        object.__setattr__(worker, "encode_prompt", merger.locked(worker.encode_prompt))
+
+        def job(proxy: Any, w: Any = worker, s: float = strength, c: Any = chunk) -> None:
+            object.__setattr__(w, "unet", proxy)
+            call(s, c, w)
+
+        timesteps = merged_calls.schedule(pipe.scheduler, steps, strength)
+        jobs.append(merged_calls.Call(timesteps, len(chunk), job))
+    merger.run(jobs)
+    log.info(
+        "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
+        len(jobs),
+        merger.evaluations,
+        merger.images / max(merger.evaluations, 1),
+    )
+    return {"unet_evaluations": merger.evaluations, "unet_images": merger.images}
 
 
 def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:

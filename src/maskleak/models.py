@@ -76,7 +76,7 @@ def _offline_tokenizer() -> tuple[Any, dict[str, int]]:
     return tokenizer, vocab
 
 
-def _sd15_scheduler() -> Any:
+def sd15_scheduler() -> Any:
     """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5."""
     from diffusers import PNDMScheduler
 
@@ -151,7 +151,7 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet,
-        scheduler=_sd15_scheduler(),
+        scheduler=sd15_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -302,15 +302,31 @@ def resolve_device(device: str = "auto") -> str:
     return device
 
 
-def resolve_dtype(dtype: str, device: str) -> torch.dtype:
-    """``auto`` is float16 on CUDA (the study's setting) and float32 elsewhere."""
+def resolve_dtype(
+    dtype: str, device: str, model_dir: str | os.PathLike[str] | None = None
+) -> torch.dtype:
+    """``auto`` is float16 on CUDA (the study's setting) and float32 elsewhere, and
+    float32 everywhere for the project's tiny models: their set-weight VAE is exact only
+    in float32 (on an H200, float16 put their inpaintings up to 255 levels, 27 on
+    average, from the CPU's float32 ones; float32 on CUDA stays within 3)."""
     import torch
 
     if dtype not in DTYPES:
         raise InputError(f"inpaint.dtype must be one of {DTYPES}, got {dtype!r}")
     if dtype == "auto":
-        dtype = "float16" if device.startswith("cuda") else "float32"
+        half = device.startswith("cuda") and not _is_tiny(model_dir)
+        dtype = "float16" if half else "float32"
     return getattr(torch, dtype)
+
+
+def _is_tiny(model_dir: str | os.PathLike[str] | None) -> bool:
+    if model_dir is None:
+        return False
+    record = Path(model_dir) / RECORD_FILE
+    try:
+        return json.loads(record.read_text()).get("kind") == "tiny"
+    except (OSError, ValueError):
+        return False  # a folder this project did not build: a real checkpoint
 
 
 def load_pipeline(
@@ -332,7 +348,7 @@ def load_pipeline(
             f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, got {scheduler!r}"
         )
     device = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, device)
+    torch_dtype = resolve_dtype(dtype, device, folder)
     pipe = StableDiffusionInpaintPipeline.from_pretrained(
         folder,
         dtype=torch_dtype,
@@ -346,6 +362,18 @@ def load_pipeline(
         pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def call_copy(pipe: InpaintPipeline) -> InpaintPipeline:
+    """A pipeline that shares ``pipe``'s models but has a scheduler of its own, so that
+    calls can run concurrently: a scheduler holds per-call state (PNDM its past model
+    outputs)."""
+    import copy
+
+    components = {**pipe.components, "scheduler": copy.deepcopy(pipe.scheduler)}
+    worker = type(pipe)(**components, requires_safety_checker=False)
+    worker.set_progress_bar_config(disable=True)
+    return worker
 
 
 def describe(pipe: InpaintPipeline) -> dict[str, Any]:
@@ -411,7 +439,7 @@ def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipelin
         text_encoder=text_encoder,
         tokenizer=_offline_tokenizer()[0],
         unet=unet,
-        scheduler=_sd15_scheduler(),
+        scheduler=sd15_scheduler(),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
