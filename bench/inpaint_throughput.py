@@ -3,32 +3,33 @@
 Builds a model folder (the tiny offline model, or SD 1.5's exact architecture with random
 weights), loads it with from_pretrained like any checkpoint, and times inpaintings of a
 procedural landscape at the given size, steps and batch sizes. Prints one JSON line per
-measurement and a table: inpaintings/s, UNet steps/s, the share of a job's time spent
-outside the denoising loop, and the gain from batching (s/inpainting at the smallest batch
-measured, normally 1, over s/inpainting at batch N).
+measurement and a table: inpaintings/s, UNet evaluations/s, the share of a job's time
+spent outside the denoising loop, peak GPU memory, and the gain from batching
+(s/inpainting at the smallest batch measured, normally 1, over s/inpainting at batch N).
 
-The study's settings on a GPU (SD 1.5 at 640x480, 200 steps, float16; --n a multiple of
-every batch so that no job ends with a smaller, differently shaped batch):
+The pipeline is loaded once (by a first one-inpainting job, timed as a job's load) and
+warmed up with a 2-step call at each batch size; each batch size then runs one job of
+``--n`` inpaintings (default: one call of ``batch`` images) at one strength, so no calls
+are merged. With ``--short-strength`` a second call per batch size splits a call's cost
+into a fixed part and a part per UNet evaluation (bench/projection.py uses both).
 
-    python bench/inpaint_throughput.py --arch sd15 --size 640x480 --steps 200 \
-        --dtype float16 --n 16 --batch 1 4 8 16 [--channels-last] [--compile]
+The study's settings on a GPU (bench/run_all.py --size gpu does this):
 
-GPU speed-ups (applied to each freshly loaded pipeline, through a hook on
+    python bench/inpaint_throughput.py --arch sd15 --size 640x416 --steps 200 \
+        --dtype float16 --batch 1 4 8 16 --short-strength 0.1 [--channels-last] [--compile]
+
+GPU speed-ups (applied to the loaded pipeline through a hook on
 maskleak.models.load_pipeline, so run_job itself is unchanged):
 
 --channels-last  UNet and VAE weights in NHWC, which cuDNN's fp16 tensor-core convolutions
-                 prefer.
---compile [MODE] torch.compile the UNet in place (default mode max-autotune). Compiling
-                 happens at the first call, so the hook then runs one 2-step inpainting at
-                 the job's size and batch inside the load: compile time lands in
-                 model_load_s (compile_warmup_s), as it would in every real job, and the
-                 denoising loop is timed warm. max-autotune on SD 1.5 takes minutes per
-                 batch size the first time; inductor caches kernels and autotuning results
-                 on disk (TORCHINDUCTOR_CACHE_DIR, default /tmp/torchinductor_$USER), so
-                 later jobs and later runs compile much faster. No separate warm-up job is
-                 run with --compile. --compile-scope repeated-blocks compiles only the
-                 transformer blocks (diffusers' regional compilation): far shorter
-                 compiles, less speed-up, since SD 1.5's convolutions stay eager.
+                 may prefer.
+--compile [MODE] torch.compile the UNet in place (mode default: 'default'; the CUDA-graph
+                 modes reuse their output buffers, which PNDM keeps in its history of
+                 model outputs: not tried). Static shapes, one graph per batch size, unless
+                 --compile-dynamic. Compiling happens at the first call of a shape: in the
+                 first job (first_job_s) and in each batch size's warm-up (warmup_s), so
+                 the timed jobs run warm. --compile-scope repeated-blocks compiles only the
+                 transformer blocks (diffusers' regional compilation).
 --attention      default keeps diffusers' choice (AttnProcessor2_0, i.e. PyTorch SDPA, with
                  torch 2); sdpa forces it; classic forces the pre-SDPA AttnProcessor, to
                  see what SDPA buys. The attention processor classes in use are printed.
@@ -37,7 +38,7 @@ maskleak.models.load_pipeline, so run_job itself is unchanged):
 from __future__ import annotations
 
 import argparse
-import statistics
+import copy
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -65,35 +66,38 @@ class Speedups:
     compile_mode: str | None = None
     compile_scope: str = "unet"  # or "repeated-blocks"
     attention: str = "default"  # or "sdpa", "classic"
+    #: Symbolic batch size: one graph for every batch (merged calls vary it, 1 to 16);
+    #: otherwise one static graph per batch size.
+    compile_dynamic: bool = False
 
 
 @dataclass
 class _LoadHook:
-    """Replaces maskleak.models.load_pipeline while active: loads as usual, then applies
-    the speed-ups and (when compiling) a warm-up call, timing each part. run_job measures
-    the whole call as its model_load_s, so all of this counts as time outside the loop."""
+    """Replaces maskleak.models.load_pipeline while active: the first call loads as usual
+    and applies the speed-ups, timing each part; later calls hand out the same pipeline,
+    so a benchmark of several jobs loads (and compiles) once. Each real job loads its
+    model once, so ``first_load`` is what a job spends loading."""
 
     speedups: Speedups
-    warmup_inputs: dict[str, Any] = field(default_factory=dict)
-    loads: list[dict[str, Any]] = field(default_factory=list)
+    pipe: Any = None
+    first_load: dict[str, Any] = field(default_factory=dict)
+    calls: int = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.pipe is not None:
+            return self.pipe
         started = time.perf_counter()
         pipe = _ORIGINAL_LOAD(*args, **kwargs)
         loaded = time.perf_counter()
         apply_speedups(pipe, self.speedups)
-        applied = time.perf_counter()
-        if self.speedups.compile_mode is not None:
-            _warm_up(pipe, **self.warmup_inputs)
-        self.loads.append(
-            {
-                "from_pretrained_s": round(loaded - started, 3),
-                "speedups_s": round(applied - loaded, 3),
-                "compile_warmup_s": round(time.perf_counter() - applied, 3),
-                "unet_in_channels": int(pipe.unet.config.in_channels),
-                "attention": attention_processors(pipe),
-            }
-        )
+        self.first_load = {
+            "from_pretrained_s": round(loaded - started, 3),
+            "speedups_s": round(time.perf_counter() - loaded, 3),
+            "unet_in_channels": int(pipe.unet.config.in_channels),
+            "attention": attention_processors(pipe),
+        }
+        self.pipe = pipe
         return pipe
 
 
@@ -129,7 +133,10 @@ def apply_speedups(pipe: Any, speedups: Speedups) -> None:
         if speedups.compile_scope == "repeated-blocks":
             pipe.unet.compile_repeated_blocks(mode=speedups.compile_mode, fullgraph=True)
         else:
-            pipe.unet.compile(mode=speedups.compile_mode, fullgraph=True)
+            # Static graphs by default, one per batch shape: few shapes per measurement,
+            # and static kernels are the fastest.
+            dynamic = bool(speedups.compile_dynamic)
+            pipe.unet.compile(mode=speedups.compile_mode, fullgraph=True, dynamic=dynamic)
 
 
 def _warm_up(pipe: Any, image: Any, mask: Any, batch: int) -> None:
@@ -158,16 +165,24 @@ def attention_processors(pipe: Any) -> dict[str, list[str]]:
     }
 
 
-def build_model(work: Path, arch: str, unet_in_channels: int) -> tuple[Path, float]:
+def build_model(
+    work: Path, arch: str, unet_in_channels: int, dtype: str = "auto"
+) -> tuple[Path, float]:
     """The model folder for ``arch`` under ``work`` (reused if present), and the seconds
-    it took to build."""
-    model_dir = work / f"model-{arch}-{unet_in_channels}"
+    it took to build. SD 1.5 benchmarked in float16 is saved in float16, as the study's
+    ``revision="fp16"`` checkpoint was: half the bytes to read and fingerprint per job."""
+    half = arch == "sd15" and dtype == "float16"
+    model_dir = work / f"model-{arch}-{unet_in_channels}{'-fp16' if half else ''}"
     started = time.perf_counter()
     if not (model_dir / "model_index.json").exists():
         if arch == "tiny":
             models.save_tiny_model(model_dir, unet_in_channels, seed=0)
         else:
+            import torch
+
             pipe = models.build_sd15_like_pipeline(unet_in_channels, seed=0)
+            if half:
+                pipe.to(torch.float16)
             pipe.save_pretrained(model_dir, safe_serialization=True)
             del pipe
     return model_dir, time.perf_counter() - started
@@ -191,14 +206,22 @@ def measure(
     *,
     steps: int,
     strength: float,
-    n: int,
+    n: int | None,
     batches: Sequence[int],
     dtype: str = "auto",
     radius_pct: float = 80.0,
     threads: int | None = 1,
     speedups: Speedups | None = None,
+    short_strength: float | None = None,
 ) -> list[dict[str, Any]]:
-    """Time run_job at each batch size; emits and returns one row per batch size."""
+    """Time run_job at each batch size; emits and returns one row per batch size.
+
+    The pipeline is loaded (and compiled) once; before each batch size one 2-step call of
+    that shape warms it up (CUDA and cuDNN start-up, kernel choice, compilation), timed as
+    ``warmup_s``. ``n`` inpaintings per batch size (None: one call, n = batch). With
+    ``short_strength``, a second job of one call at that strength gives each batch size's
+    cost per pipeline call as ``fixed_s + unet_s * UNet calls`` (text encoding, VAE
+    encode and decode, PNG writes in ``fixed_s``), which the study projection uses."""
     from PIL import Image
 
     speedups = speedups or Speedups()
@@ -212,67 +235,141 @@ def measure(
         "strength": strength,
         "dtype": dtype,
         "threads": threads,
-        "n": n,
         "speedups": asdict(speedups),
     }
     rows: list[dict[str, Any]] = []
     with load_hook(speedups) as hook:
         # Smallest first: every later row's gain is relative to it (batch 1 when measured).
         for batch in sorted(set(batches)):
-            hook.warmup_inputs = {"image": image, "mask": mask, "batch": min(batch, n)}
             out = work / f"out-{arch}-b{batch}-{time.time_ns()}"
-            # Distinct seeds so nothing is reused.
-            tasks = [
-                Task("bench", radius_pct, strength, seed, str(mask_path), str(out / f"{seed}.png"))
-                for seed in range(n)
-            ]
-            settings = Settings(steps=steps, dtype=dtype, batch_size=batch)
 
-            def job(todo: Sequence[Task], manifest: Path, s: Settings = settings) -> dict[str, Any]:
-                path = str(image_path)
+            def job(
+                todo_strength: float, count: int, name: str, b: int = batch, out: Path = out
+            ) -> dict[str, Any]:
+                # Distinct seeds so nothing is reused.
+                tasks = [
+                    Task(
+                        "bench",
+                        radius_pct,
+                        todo_strength,
+                        seed,
+                        str(mask_path),
+                        str(out / name / f"{seed}.png"),
+                    )
+                    for seed in range(count)
+                ]
+                settings = Settings(steps=steps, dtype=dtype, batch_size=b)
+                manifest = str(out / name / "manifest.json")
+                _reset_peak_memory()
                 return run_job(
-                    str(model_dir), arch, path, "bench", todo, s, str(manifest), threads=threads
+                    str(model_dir),
+                    arch,
+                    str(image_path),
+                    "bench",
+                    tasks,
+                    settings,
+                    manifest,
+                    threads=threads,
                 )
 
-            if speedups.compile_mode is None:
-                # One warm-up job first (CUDA init, cuDNN and oneDNN kernel choice). With
-                # --compile the hook warms up inside the timed job's load instead.
-                job(tasks[:batch], out / "warmup.json")
-                for path in out.glob("*.png"):
-                    path.unlink()
-            loads_before = len(hook.loads)
-            summary = job(tasks, out / "manifest.json")
-            if len(hook.loads) != loads_before + 1:
-                raise RuntimeError("run_job did not load through the benchmark's hook")
-            rows.append(_row(config, batch, summary, hook.loads[-1], rows[0] if rows else None))
-            emit(rows[-1])
+            if hook.pipe is None:
+                # Loads the model (and compiles at this shape), as a real job does.
+                first = job(strength, 1, "load")
+                load_s, first_job_s = first["model_load_s"], first["total_s"]
+            warm_started = time.perf_counter()
+            _warm_up(hook.pipe, image, mask, batch)
+            warmup_s = time.perf_counter() - warm_started
+            count = n if n is not None else batch
+            summary = job(strength, count, "timed")
+            peak = _peak_memory_gib()
+            calls = unet_calls(hook.pipe.scheduler, steps, strength)
+            row = _row(config, batch, count, calls, summary, load_s, rows[0] if rows else None)
+            row.update(hook.first_load, warmup_s=round(warmup_s, 3), **peak)
+            row["first_job_s"] = round(first_job_s, 3)
+            if short_strength is not None:
+                short = job(short_strength, batch, "short")
+                row.update(_call_cost(row, hook.pipe.scheduler, steps, short_strength, short))
+            rows.append(row)
+            emit(row)
     return rows
+
+
+def unet_calls(scheduler: Any, steps: int, strength: float) -> int:
+    """UNet evaluations of one pipeline call, read off the scheduler as diffusers slices
+    it (PNDM with skip_prk_steps repeats its first timestep: steps_run + 1)."""
+    probe = copy.deepcopy(scheduler)
+    probe.set_timesteps(steps)
+    t_start = steps - steps_run(steps, strength)
+    return len(probe.timesteps[t_start * probe.order :])
+
+
+def _call_cost(
+    row: dict[str, Any], scheduler: Any, steps: int, short_strength: float, short: dict[str, Any]
+) -> dict[str, Any]:
+    """Per-call cost split into a fixed part and a part per UNet evaluation, from one
+    long (row) and one short call per image batch."""
+    long_calls, long_s = row["unet_calls"], row["compute_s"] / row["calls"]
+    short_calls, short_s = unet_calls(scheduler, steps, short_strength), short["compute_s"]
+    unet_s = (long_s - short_s) / (long_calls - short_calls)
+    return {
+        "short_strength": short_strength,
+        "short_unet_calls": short_calls,
+        "short_call_s": round(short_s, 4),
+        "unet_s_per_call_step": round(unet_s, 5),
+        "fixed_s_per_call": round(long_s - unet_s * long_calls, 4),
+    }
+
+
+def _reset_peak_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_memory_gib() -> dict[str, float]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return {}
+    return {
+        "peak_allocated_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2),
+        "peak_reserved_gib": round(torch.cuda.max_memory_reserved() / 2**30, 2),
+    }
 
 
 def _row(
     config: dict[str, Any],
     batch: int,
+    n: int,
+    calls: int,
     summary: dict[str, Any],
-    load: dict[str, Any],
+    load_s: float,
     base: dict[str, Any] | None,
 ) -> dict[str, Any]:
-    n, compute_s, total_s = config["n"], summary["compute_s"], summary["total_s"]
+    """One batch size's numbers. The model was loaded by an earlier job (``load_s``), so
+    the job's time outside the loop is its own (fingerprint, reads, manifest) plus that."""
+    compute_s = summary["compute_s"]
+    outside_s = summary["total_s"] - compute_s + load_s
     s_per = compute_s / n
     return {
         **config,
         "batch": batch,
-        **load,
-        "model_load_s": round(summary["model_load_s"], 3),
+        "n": n,
+        "calls": -(-n // batch),
+        "unet_calls": calls,
+        "model_load_s": round(load_s, 3),
+        "outside_loop_s": round(outside_s, 3),
         "compute_s": round(compute_s, 3),
-        "total_s": round(total_s, 3),
+        "total_s": round(compute_s + outside_s, 3),
         "s_per_inpainting": round(s_per, 4),
         "inpaintings_per_s": round(n / compute_s, 3),
         # A whole job's rate: what a Snakemake inpaint job of n inpaintings achieves.
-        "job_inpaintings_per_s": round(n / total_s, 3),
-        "unet_steps_per_s": round(
-            steps_run(config["steps"], config["strength"]) * n / compute_s, 2
-        ),
-        "outside_loop_share": round(1 - compute_s / total_s, 3),
+        "job_inpaintings_per_s": round(n / (compute_s + outside_s), 3),
+        # UNet evaluations of one image per second (PNDM's repeated first step counted).
+        "unet_steps_per_s": round(calls * n / compute_s, 2),
+        "outside_loop_share": round(outside_s / (compute_s + outside_s), 3),
         "gain_vs_batch": base["batch"] if base else batch,
         "batch_gain": round(base["s_per_inpainting"] / s_per, 3) if base else 1.0,
     }
@@ -311,6 +408,9 @@ INPAINT_COLUMNS = [
     ("outside_loop_share", "outside loop"),
     ("model_load_s", "load s"),
     ("batch_gain", "batch gain"),
+    ("peak_allocated_gib", "peak GiB"),
+    ("fixed_s_per_call", "fixed s/call"),
+    ("unet_s_per_call_step", "s/UNet call"),
 ]
 
 
@@ -318,9 +418,9 @@ def print_table(rows: Sequence[dict[str, Any]]) -> None:
     table(rows, INPAINT_COLUMNS)
     attention = {str(row["attention"]) for row in rows}
     print(f"attention processors: {'; '.join(sorted(attention))}")
-    if any(row["compile_warmup_s"] for row in rows):
-        warmups = [row["compile_warmup_s"] for row in rows]
-        print(f"compile warm-up per job (s): {warmups}, median {statistics.median(warmups)}")
+    warmups = [row["warmup_s"] for row in rows]
+    print(f"first job (model load, first-shape compile) s: {rows[0]['first_job_s']}")
+    print(f"warm-up call per batch size (compilation of a new shape) s: {warmups}")
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -333,18 +433,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compile",
         nargs="?",
-        const="max-autotune",
+        const="default",
         default=None,
         choices=COMPILE_MODES,
         metavar="MODE",
-        help=f"torch.compile the UNet (MODE one of {COMPILE_MODES}, default max-autotune)",
+        help=f"torch.compile the UNet (MODE one of {COMPILE_MODES}, default 'default')",
     )
     parser.add_argument("--compile-scope", choices=["unet", "repeated-blocks"], default="unet")
+    parser.add_argument(
+        "--compile-dynamic", action="store_true", help="one graph for every batch size"
+    )
     parser.add_argument("--attention", choices=["default", "sdpa", "classic"], default="default")
 
 
 def speedups_from(args: argparse.Namespace) -> Speedups:
-    return Speedups(args.channels_last, args.compile, args.compile_scope, args.attention)
+    return Speedups(
+        channels_last=args.channels_last,
+        compile_mode=args.compile,
+        compile_scope=args.compile_scope,
+        attention=args.attention,
+        compile_dynamic=args.compile_dynamic,
+    )
 
 
 def main() -> None:
@@ -353,10 +462,18 @@ def main() -> None:
     )
     parser.add_argument("--arch", choices=["tiny", "sd15"], default="tiny")
     parser.add_argument("--unet-in-channels", type=int, choices=[4, 9], default=4)
-    parser.add_argument("--size", default="640x480", help="WxH, multiples of 8")
+    parser.add_argument("--size", default="640x416", help="WxH, multiples of 8")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--strength", type=float, default=1.0)
-    parser.add_argument("--n", type=int, default=4, help="inpaintings per batch size")
+    parser.add_argument(
+        "--n", type=int, default=None, help="inpaintings per batch size (default: one call)"
+    )
+    parser.add_argument(
+        "--short-strength",
+        type=float,
+        default=None,
+        help="also time one call at this strength per batch size: cost = fixed + per step",
+    )
     parser.add_argument("--batch", type=int, nargs="+", default=[1])
     parser.add_argument("--dtype", default="auto")
     parser.add_argument("--radius-pct", type=float, default=80.0)
@@ -374,10 +491,10 @@ def main() -> None:
 
     width, height = parse_size(args.size)
     speedups = speedups_from(args)
-    if speedups.compile_mode and any(args.n % b for b in args.batch if b < args.n):
+    if speedups.compile_mode and args.n and any(args.n % b for b in args.batch if b < args.n):
         print("note: --n is not a multiple of every batch; a smaller last batch recompiles")
     with work_folder(args.workdir) as work:
-        model_dir, build_s = build_model(work, args.arch, args.unet_in_channels)
+        model_dir, build_s = build_model(work, args.arch, args.unet_in_channels, args.dtype)
         image_path, mask_path = write_inputs(work, width, height, args.radius_pct)
         rows = measure(
             model_dir,
@@ -393,6 +510,7 @@ def main() -> None:
             radius_pct=args.radius_pct,
             threads=args.threads or None,
             speedups=speedups,
+            short_strength=args.short_strength,
         )
     emit(environment(build_s))
     print_table(rows)

@@ -1,17 +1,21 @@
 """All of maskleak's benchmarks in one run, at a named size, with one summary table.
 
 1. inpaint stage (run_job): inpaintings/s, UNet steps/s, share of a job outside the
-   denoising loop, gain from batching (bench/inpaint_throughput.py);
+   denoising loop, gain from batching, peak GPU memory (bench/inpaint_throughput.py); for
+   SD 1.5, the study's wall time projected from per-call costs (bench/projection.py);
 2. ``snakemake -n --configfile config/thesis.yaml``: wall time and job count
    (bench/dry_run.py);
 3. metrics stage (write_metrics) at 1 and 2 threads beside the PNG decode rate of the same
-   inpaintings (bench/metrics_throughput.py).
+   inpaintings (bench/metrics_throughput.py);
+4. (``gpu`` only) CUDA checks: determinism, batch composition, CUDA float16 and float32
+   against CPU float32 (bench/cuda_checks.py).
 
 Sizes: ``small`` (CI: about a minute on 2 CPU cores), ``full`` (CPU: the default config's
 settings plus SD 1.5's architecture at a tiny size), ``gpu`` (the study's settings:
-SD 1.5 at 640x480, 200 steps, float16, batches 1 4 8 16; for a GPU machine). The GPU
+SD 1.5 at 640x416, 200 steps, float16, batches 1 4 8 16; for a GPU machine, where it
+replaces parts 2 and 3, CPU work measured by the other sizes, with part 4). The GPU
 options of inpaint_throughput.py (--channels-last, --compile, --attention) apply to the
-inpaint part:
+inpaint part; bench/gpu_session.sh runs the GPU measurements of README "Performance":
 
     python bench/run_all.py --size small
     python bench/run_all.py --size gpu --channels-last --compile
@@ -23,19 +27,20 @@ best and the median.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cuda_checks
 import dry_run
 import inpaint_throughput as inpaint_bench
 import metrics_throughput as metrics_bench
-import yaml
+import projection
 from _report import emit, quiet, table, work_folder
 
-from maskleak.config import Plan as MaskleakPlan
-from maskleak.resources import unet_steps
+from maskleak import merged_calls, models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,9 +50,12 @@ class InpaintCase:
     arch: str
     size: tuple[int, int]
     steps: int
-    n: int
+    #: Inpaintings per batch size; None: one pipeline call (n = batch).
+    n: int | None
     batches: tuple[int, ...]
     dtype: str = "auto"
+    #: A second, short call per batch size splits a call's cost into fixed + per step.
+    short_strength: float | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,7 @@ class Plan:
     metrics_size: tuple[int, int]
     metrics_steps: int = 4
     metrics_repeats: int = 3
+    cuda_checks: bool = False
 
 
 PLANS = {
@@ -82,14 +91,17 @@ PLANS = {
         metrics_n=96,
         metrics_size=(192, 128),
     ),
-    # The study's settings (config/thesis.yaml: max_side 650, multiple 32 -> 640x480),
-    # n a multiple of every batch. Metrics run on the CPU at the study's image size.
+    # The study's settings (config/thesis.yaml: max_side 650, multiple 32; its 3:2
+    # photographs became 640x416), one call per batch size at strength 1 and one at 0.1.
+    # The CPU-side parts (dry run, metrics) are measured by the other sizes; instead the
+    # CUDA checks run: determinism and the distance from CPU float32 results.
     "gpu": Plan(
-        inpaint=(InpaintCase("sd15", (640, 480), 200, 16, (1, 4, 8, 16), "float16"),),
-        dry_run_repeats=3,
-        dry_run_clean_copy=True,
-        metrics_n=96,
-        metrics_size=(640, 480),
+        inpaint=(InpaintCase("sd15", (640, 416), 200, None, (1, 4, 8, 16), "float16", 0.1),),
+        dry_run_repeats=0,
+        dry_run_clean_copy=False,
+        metrics_n=0,
+        metrics_size=(640, 416),
+        cuda_checks=True,
     ),
 }
 
@@ -101,7 +113,7 @@ def run(plan: Plan, work: Path, speedups: inpaint_bench.Speedups, threads: int |
     print("== 1. inpaint stage (run_job)", flush=True)
     tiny_dir: Path | None = None
     for case in plan.inpaint:
-        model_dir, build_s = inpaint_bench.build_model(work, case.arch, 4)
+        model_dir, build_s = inpaint_bench.build_model(work, case.arch, 4, case.dtype)
         if case.arch == "tiny":
             tiny_dir = model_dir
         width, height = case.size
@@ -119,33 +131,46 @@ def run(plan: Plan, work: Path, speedups: inpaint_bench.Speedups, threads: int |
             dtype=case.dtype,
             threads=threads,
             speedups=speedups,
+            short_strength=case.short_strength,
         )
         emit(inpaint_bench.environment(build_s))
         inpaint_bench.print_table(rows)
         summary += _inpaint_summary(rows, build_s)
 
-    print("== 2. snakemake -n on config/thesis.yaml", flush=True)
-    dry_rows = [dry_run.measure("config/thesis.yaml", plan.dry_run_repeats)]
-    if plan.dry_run_clean_copy:
-        dry_rows.append(dry_run.measure("config/thesis.yaml", 1, clean_copy=True))
-    table(dry_rows, dry_run.DRY_RUN_COLUMNS)
-    for row in dry_rows:
-        where = row["where"]
-        summary.append(_line(f"snakemake -n thesis.yaml ({where})", "wall s", row["best_s"]))
-        summary.append(_line(f"snakemake -n thesis.yaml ({where})", "jobs", row["jobs"]))
+    if plan.dry_run_repeats:
+        print("== 2. snakemake -n on config/thesis.yaml", flush=True)
+        dry_rows = [dry_run.measure("config/thesis.yaml", plan.dry_run_repeats)]
+        if plan.dry_run_clean_copy:
+            dry_rows.append(dry_run.measure("config/thesis.yaml", 1, clean_copy=True))
+        table(dry_rows, dry_run.DRY_RUN_COLUMNS)
+        for row in dry_rows:
+            where = row["where"]
+            summary.append(_line(f"snakemake -n thesis.yaml ({where})", "wall s", row["best_s"]))
+            summary.append(_line(f"snakemake -n thesis.yaml ({where})", "jobs", row["jobs"]))
 
-    print("== 3. metrics stage beside PNG decoding", flush=True)
-    if tiny_dir is None:
-        tiny_dir, _ = inpaint_bench.build_model(work, "tiny", 4)
-    width, height = plan.metrics_size
-    n, steps, repeats = plan.metrics_n, plan.metrics_steps, plan.metrics_repeats
-    metric_rows = metrics_bench.run(tiny_dir, work / "metrics", n, width, height, steps, repeats)
-    table(metric_rows, metrics_bench.METRICS_COLUMNS)
-    for row in metric_rows:
-        what = f"{row['what']} x{row['threads']} ({row['pngs']} PNGs {width}x{height})"
-        summary.append(_line(what, "PNGs/s", row["pngs_per_s"]))
-        if "ratio_to_decode" in row:
-            summary.append(_line(what, "rate / decode rate", row["ratio_to_decode"]))
+    if plan.metrics_n:
+        print("== 3. metrics stage beside PNG decoding", flush=True)
+        if tiny_dir is None:
+            tiny_dir, _ = inpaint_bench.build_model(work, "tiny", 4)
+        width, height = plan.metrics_size
+        n, steps, repeats = plan.metrics_n, plan.metrics_steps, plan.metrics_repeats
+        metric_rows = metrics_bench.run(
+            tiny_dir, work / "metrics", n, width, height, steps, repeats
+        )
+        table(metric_rows, metrics_bench.METRICS_COLUMNS)
+        for row in metric_rows:
+            what = f"{row['what']} x{row['threads']} ({row['pngs']} PNGs {width}x{height})"
+            summary.append(_line(what, "PNGs/s", row["pngs_per_s"]))
+            if "ratio_to_decode" in row:
+                summary.append(_line(what, "rate / decode rate", row["ratio_to_decode"]))
+
+    if plan.cuda_checks:
+        print("== 4. CUDA checks: determinism, CUDA float16 against CPU float32", flush=True)
+        check_rows = cuda_checks.run(work / "cuda-checks")
+        table(check_rows, cuda_checks.COLUMNS)
+        summary += [
+            _line(r["what"], "max |diff| (8-bit levels)", r["max_abs_diff"]) for r in check_rows
+        ]
 
     total_s = time.perf_counter() - started
     summary.append(_line("whole benchmark (after imports)", "wall s", round(total_s, 1)))
@@ -158,75 +183,47 @@ def _line(what: str, measure: str, value: Any) -> dict[str, Any]:
     return {"what": what, "measure": measure, "value": value}
 
 
-#: The study's own timings (STUDY.md): 21 s per inpainting, 12 h and 18 h for its two
-#: experiments, by hand on one GPU.
-STUDY_S_PER_INPAINTING = 21.0
-STUDY_HOURS = {"strength_sweep": 12.0, "mask_size_sweep": 18.0}
-
-
-@dataclass(frozen=True)
-class StudyWork:
-    """What the workflow runs for the study: UNet steps per experiment, inpaint jobs
-    (one per model and image, each holding every experiment) and inpaintings."""
-
-    unet_steps: dict[str, int]
-    jobs: int
-    inpaintings: int
-
-
-def study_work(config_path: Path = REPO / "config/thesis.yaml") -> StudyWork:
-    config = yaml.safe_load(config_path.read_text())
-    plan = MaskleakPlan(config)
-    steps = int(config["inpaint"]["steps"])
-    totals = dict.fromkeys(plan.experiments, 0)
-    for model in plan.models:
-        for image in plan.images:
-            for name in totals:
-                tasks = [t for t in plan.tasks(model, image) if t["experiment"] == name]
-                totals[name] += unet_steps(tasks, steps)
-    return StudyWork(totals, len(plan.manifests()), plan.n_inpaintings())
-
-
-def _study_projection(label: str, row: dict[str, Any]) -> list[dict[str, Any]]:
-    """The study's wall time on one GPU at this row's UNet steps/s (measured at strength
-    1, so each inpainting's VAE passes and PNG write are included), plus each inpaint
-    job's time outside the loop (model load, fingerprint); every job holds all
-    experiments, so each experiment gets an equal share of it."""
-    work = study_work()
-    lines = []
-    total_h = 0.0
-    overhead_s = work.jobs * (row["total_s"] - row["compute_s"]) / len(work.unet_steps)
-    for name, n_steps in work.unet_steps.items():
-        hours = (n_steps / row["unet_steps_per_s"] + overhead_s) / 3600
-        total_h += hours
-        study = STUDY_HOURS.get(name)
-        lines.append(_line(label, f"projected {name} h (study: {study} h)", round(hours, 2)))
-    per_inpainting = total_h * 3600 / work.inpaintings
-    lines.append(
-        _line(
-            label,
-            f"projected s/inpainting over the study (study: {STUDY_S_PER_INPAINTING} s)",
-            round(per_inpainting, 3),
-        )
-    )
-    return lines
-
-
 def _inpaint_summary(rows: list[dict[str, Any]], build_s: float) -> list[dict[str, Any]]:
     first = rows[0]
     label = f"inpaint {first['arch']} {first['size']} {first['steps']} steps"
     lines = [_line(label, "model build s", round(build_s, 2))]
     for row in rows:
         at = f"{label}, batch {row['batch']}"
-        lines.append(_line(at, "inpaintings/s", row["inpaintings_per_s"]))
+        lines.append(_line(at, "s/inpainting", row["s_per_inpainting"]))
         lines.append(_line(at, "UNet steps/s", row["unet_steps_per_s"]))
         lines.append(_line(at, "outside-loop share", row["outside_loop_share"]))
+        if "peak_allocated_gib" in row:
+            lines.append(_line(at, "peak GPU memory GiB", row["peak_allocated_gib"]))
         if row["batch"] != row["gain_vs_batch"]:
             lines.append(_line(at, f"gain vs batch {row['gain_vs_batch']}", row["batch_gain"]))
-    if first["arch"] == "sd15":
-        best = max(rows, key=lambda r: r["unet_steps_per_s"])
-        lines += _study_projection(f"{label}, batch {best['batch']}", best)
+    if first["arch"] == "sd15" and "unet_s_per_call_step" in first:
+        _study_projection(rows)
     return lines
+
+
+def _study_projection(rows: list[dict[str, Any]]) -> None:
+    """The study's two experiments projected from these rows' per-call costs, at each
+    measured batch size, with merged calls (run_job today) and one call at a time."""
+    cost = projection.CallCost.from_rows(rows)
+    outside_s = statistics.median(row["outside_loop_s"] for row in rows)
+    scheduler = models.sd15_scheduler()
+
+    def schedule(steps: int, strength: float) -> list[float]:
+        return merged_calls.schedule(scheduler, steps, strength)
+
+    lines = []
+    for merged in (False, True):
+        for row in rows:
+            result = projection.project(cost, outside_s, row["batch"], schedule, merged=merged)
+            lines.append(projection.summary_row(result, merged))
+            emit({"kind": "projection", **lines[-1], "job_s": result.job_s})
+    print(f"== the study projected from {first_label(rows)} (bench/projection.py)")
+    table(lines, projection.SUMMARY_COLUMNS)
+
+
+def first_label(rows: list[dict[str, Any]]) -> str:
+    first = rows[0]
+    return f"{first['arch']} {first['size']} {first['steps']} steps {first['dtype']}"
 
 
 def main() -> None:
@@ -243,11 +240,23 @@ def main() -> None:
     parser.add_argument(
         "--workdir", default=None, help="kept and reused (models built once); default: temporary"
     )
+    parser.add_argument(
+        "--batch", type=int, nargs="+", default=None, help="batch sizes (default: the size's)"
+    )
+    parser.add_argument(
+        "--no-cuda-checks", action="store_true", help="skip the CUDA checks of --size gpu"
+    )
     inpaint_bench.add_arguments(parser)
     args = parser.parse_args()
     quiet()
+    plan = PLANS[args.size]
+    if args.batch:
+        cases = tuple(replace(case, batches=tuple(args.batch)) for case in plan.inpaint)
+        plan = replace(plan, inpaint=cases)
+    if args.no_cuda_checks:
+        plan = replace(plan, cuda_checks=False)
     with work_folder(args.workdir) as work:
-        run(PLANS[args.size], work, inpaint_bench.speedups_from(args), args.threads or None)
+        run(plan, work, inpaint_bench.speedups_from(args), args.threads or None)
 
 
 if __name__ == "__main__":
