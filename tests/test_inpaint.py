@@ -26,18 +26,6 @@ from maskleak.provenance import read_png_record
 SETTINGS = Settings(steps=4)
 
 
-@pytest.fixture()
-def scene(tmp_path: Path) -> dict[str, str]:
-    rng = np.random.default_rng(7)
-    image = tmp_path / "image.png"
-    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(image)
-    paths = {"image": str(image)}
-    for pct in (40, 80):
-        paths[f"mask{pct}"] = str(tmp_path / f"mask{pct}.png")
-        circle_mask(96, 64, pct).save(paths[f"mask{pct}"])
-    return paths
-
-
 def tasks_for(out: Path, scene: dict[str, str], strengths=(0.0, 0.5, 1.0), seeds=(0,)):
     return [
         Task(

@@ -23,18 +23,6 @@ from maskleak.models import RECORD_FILE, load_pipeline, resolve_dtype, sd15_sche
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture()
-def scene(tmp_path: Path) -> dict[str, str]:
-    rng = np.random.default_rng(3)
-    image = tmp_path / "image.png"
-    Image.fromarray(rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(image)
-    paths = {"image": str(image)}
-    for pct in (40, 80):
-        paths[f"mask{pct}"] = str(tmp_path / f"mask{pct}.png")
-        circle_mask(96, 64, pct).save(paths[f"mask{pct}"])
-    return paths
-
-
 def sweep(out: Path, scene: dict[str, str]) -> list[Task]:
     """A strength sweep (one inpainting per strength, schedules that start on PNDM's
     repeated timestep included) and a mask-size sweep at one strength."""
