@@ -241,3 +241,49 @@ SUMMARY_COLUMNS = [
     ("s_per_inpainting", f"s/inpainting (study {STUDY_S_PER_INPAINTING})"),
     ("speedup_vs_study", "x study"),
 ]
+
+
+def from_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The projection table for measured rows (inpaint_throughput.py's, of SD 1.5 with
+    short_strength), with merged calls and one call at a time, at each measured batch."""
+    import statistics
+
+    from maskleak import merged_calls, models
+
+    cost = CallCost.from_rows(rows)
+    outside_s = statistics.median(row["outside_loop_s"] for row in rows)
+    scheduler = models.sd15_scheduler()
+
+    def schedule(steps: int, strength: float) -> list[float]:
+        return merged_calls.schedule(scheduler, steps, strength)
+
+    lines = []
+    for merged in (False, True):
+        for row in rows:
+            result = project(cost, outside_s, row["batch"], schedule, merged=merged)
+            lines.append({**summary_row(result, merged), "job_s": result.job_s})
+    return lines
+
+
+def main() -> None:
+    """Recompute the projection from saved JSON lines, e.g. docs/gpu-2026-11-26/*.jsonl:
+
+    python bench/projection.py docs/gpu-2026-11-26/eager.jsonl
+    """
+    import argparse
+    import json
+
+    from _report import table
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("jsonl", nargs="+")
+    for path in parser.parse_args().jsonl:
+        with open(path) as handle:
+            rows = [json.loads(line) for line in handle]
+        rows = [row for row in rows if row.get("kind") == "inpaint"]
+        print(f"== {path}")
+        table(from_rows(rows), SUMMARY_COLUMNS)
+
+
+if __name__ == "__main__":
+    main()

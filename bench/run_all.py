@@ -27,7 +27,6 @@ best and the median.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,8 +38,6 @@ import inpaint_throughput as inpaint_bench
 import metrics_throughput as metrics_bench
 import projection
 from _report import emit, quiet, table, work_folder
-
-from maskleak import merged_calls, models
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -204,19 +201,9 @@ def _inpaint_summary(rows: list[dict[str, Any]], build_s: float) -> list[dict[st
 def _study_projection(rows: list[dict[str, Any]]) -> None:
     """The study's two experiments projected from these rows' per-call costs, at each
     measured batch size, with merged calls (run_job today) and one call at a time."""
-    cost = projection.CallCost.from_rows(rows)
-    outside_s = statistics.median(row["outside_loop_s"] for row in rows)
-    scheduler = models.sd15_scheduler()
-
-    def schedule(steps: int, strength: float) -> list[float]:
-        return merged_calls.schedule(scheduler, steps, strength)
-
-    lines = []
-    for merged in (False, True):
-        for row in rows:
-            result = projection.project(cost, outside_s, row["batch"], schedule, merged=merged)
-            lines.append(projection.summary_row(result, merged))
-            emit({"kind": "projection", **lines[-1], "job_s": result.job_s})
+    lines = projection.from_rows(rows)
+    for line in lines:
+        emit({"kind": "projection", **line})
     print(f"== the study projected from {first_label(rows)} (bench/projection.py)")
     table(lines, projection.SUMMARY_COLUMNS)
 
