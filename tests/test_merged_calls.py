@@ -206,3 +206,36 @@ def test_projection_packs_like_the_real_job(tiny_models, scene, tmp_path):
     packed = projection.packing(calls, 4)
     assert len(packed) == merged["unet_evaluations"]
     assert sum(sum(m.values()) for m in packed) == merged["unet_images"]
+
+
+def test_an_interrupt_releases_every_waiting_call():
+    """Ctrl-C in the coordinating thread while calls wait for the UNet: run() raises
+    KeyboardInterrupt and returns, its threads ended, instead of waiting forever."""
+    import faulthandler
+    import signal
+    import threading
+
+    main = threading.main_thread().ident
+    before = threading.active_count()
+
+    def unet(sample, timestep, **kwargs):
+        return (sample,)
+
+    def call(proxy):
+        signal.pthread_kill(main, signal.SIGINT)
+        for t in (3.0, 2.0, 1.0):
+            proxy(
+                torch.zeros(1, 1),
+                torch.tensor(t),
+                encoder_hidden_states=torch.zeros(1, 1),
+                return_dict=False,
+            )
+
+    merger = merged_calls.UNetMerger(unet, max_batch=2)
+    faulthandler.dump_traceback_later(60, exit=True)  # a hang fails the run, not stalls it
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            merger.run([merged_calls.Call((3.0, 2.0, 1.0), 1, call) for _ in range(2)])
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert threading.active_count() == before

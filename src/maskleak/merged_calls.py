@@ -151,6 +151,7 @@ class UNetMerger:
         self._pending: list[_Request] = []
         self._live = 0
         self._live_images = 0
+        self._aborted = False
         #: UNet evaluations made, and images evaluated, over all runs.
         self.evaluations = 0
         self.images = 0
@@ -170,6 +171,8 @@ class UNetMerger:
 
     def submit(self, request: _Request) -> Any:
         with self._cond:
+            if self._aborted:
+                raise RuntimeError("merged calls stopped: the coordinating thread failed")
             self._pending.append(request)
             self._cond.notify_all()
         request.done.wait()
@@ -218,14 +221,28 @@ class UNetMerger:
                 threads.append(thread)
                 thread.start()
 
+        self._aborted = False
         try:
             self._serve(start_more)
+        except BaseException:
+            # Interrupted (Ctrl-C) or failed here: release every waiting call, or the
+            # joins below would wait for UNet results that never come.
+            self._abort()
+            raise
         finally:
             for thread in threads:
                 thread.join()
         if errors:
             raise errors[min(errors)]
         return results
+
+    def _abort(self) -> None:
+        with self._cond:
+            self._aborted = True
+            for request in self._pending:
+                request.error = RuntimeError("merged calls stopped: the coordinating thread failed")
+                request.done.set()
+            self._pending.clear()
 
     def _serve(self, start_more: Callable[[], None]) -> None:
         while True:
