@@ -3,7 +3,10 @@
 Snakemake deletes a job's declared outputs before it reruns the job, so the PNGs are not
 declared outputs: each carries a key (a hash of everything it depends on) in its PNG
 record, and a rerun recomputes only the PNGs whose key is missing or different. The
-job's declared output is a manifest listing every inpainting it stands for."""
+job's declared output is a manifest listing every inpainting it stands for.
+
+With a batch size above 1 (the default on CUDA) every pipeline call of a job runs at once
+and the calls share UNet evaluations across strengths (:mod:`maskleak.merged_calls`)."""
 
 from __future__ import annotations
 
