@@ -300,53 +300,21 @@ def _compute(
 
     batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
     if size > 1 and len(calls) > 1:
-        batching.update(_merged(pipe, calls, size, settings.steps, call))
+        # Longest schedules first, so the calls that start later join a running batch.
+        ordered = sorted(calls, key=lambda c: -c[0])  # stable: chunks keep their order
+        live = MERGED_LIVE_BATCHES * size
+        stats = merged_calls.run_merged(pipe, ordered, size, settings.steps, call, live)
+        log.info(
+            "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
+            len(calls),
+            stats["unet_evaluations"],
+            stats["unet_images"] / max(stats["unet_evaluations"], 1),
+        )
+        batching.update(stats)
     else:
         for strength, chunk in calls:
             call(strength, chunk, pipe)
     return time.perf_counter() - started, batching
-
-
-def _merged(
-    pipe: InpaintPipeline,
-    calls: Sequence[tuple[float, Sequence[tuple[Task, Mapping[str, Any]]]]],
-    size: int,
-    steps: int,
-    call: Any,
-) -> dict[str, int]:
-    """Run every call at once, their UNet evaluations merged up to ``size`` images (see
-    :mod:`maskleak.merged_calls`): the strength sweep's one-inpainting calls then fill a
-    batch instead of running at batch 1. Longest schedules first, so the calls that start
-    later join a running batch. Each call saves its PNGs in its own thread while the
-    others' UNet work goes on."""
-    from diffusers import AsymmetricAutoencoderKL
-
-    merger = merged_calls.UNetMerger(pipe.unet, size, MERGED_LIVE_BATCHES * size)
-    ordered = sorted(calls, key=lambda c: -c[0])  # stable: chunks keep their order
-    jobs = []
-    for strength, chunk in ordered:
-        worker = models.call_copy(pipe)
-        # Not through the pipeline's __setattr__, which would record these stand-ins in
-        # its config as if they were models.
-        if not isinstance(pipe.vae, AsymmetricAutoencoderKL):  # the pipeline asks its type
-            object.__setattr__(worker, "vae", merger.serialized(pipe.vae, ("encode", "decode")))
-        # The tokenizer is not thread-safe (see merged_calls).
-        object.__setattr__(worker, "encode_prompt", merger.locked(worker.encode_prompt))
-
-        def job(proxy: Any, w: Any = worker, s: float = strength, c: Any = chunk) -> None:
-            object.__setattr__(w, "unet", proxy)
-            call(s, c, w)
-
-        timesteps = merged_calls.schedule(pipe.scheduler, steps, strength)
-        jobs.append(merged_calls.Call(timesteps, len(chunk), job))
-    merger.run(jobs)
-    log.info(
-        "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
-        len(jobs),
-        merger.evaluations,
-        merger.images / max(merger.evaluations, 1),
-    )
-    return {"unet_evaluations": merger.evaluations, "unet_images": merger.images}
 
 
 def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:

@@ -316,3 +316,39 @@ def _hidden_states(request: _Request) -> Any:
     if "encoder_hidden_states" in request.kwargs:
         return request.kwargs["encoder_hidden_states"]
     return request.args[2]
+
+
+def run_merged(
+    pipe: Any,
+    calls: Sequence[tuple[float, Sequence[Any]]],
+    max_batch: int,
+    steps: int,
+    call: Callable[[float, Sequence[Any], Any], None],
+    max_live_images: int,
+) -> dict[str, int]:
+    """Make pipeline calls of ``pipe`` merged: ``calls`` are (strength, items), started in
+    that order; ``call(strength, items, pipeline)`` makes one with the pipeline it is
+    given, a copy of ``pipe`` with its own scheduler whose UNet is this run's proxy, whose
+    VAE work and prompt encoding run one call at a time. Returns the UNet evaluations and
+    the images they held."""
+    from diffusers import AsymmetricAutoencoderKL
+
+    from maskleak.models import call_copy
+
+    merger = UNetMerger(pipe.unet, max_batch, max_live_images)
+    jobs = []
+    for strength, items in calls:
+        worker = call_copy(pipe)
+        # Not through the pipeline's __setattr__, which would record these stand-ins in
+        # its config as if they were models.
+        if not isinstance(pipe.vae, AsymmetricAutoencoderKL):  # the pipeline asks its type
+            object.__setattr__(worker, "vae", merger.serialized(pipe.vae, ("encode", "decode")))
+        object.__setattr__(worker, "encode_prompt", merger.locked(worker.encode_prompt))
+
+        def job(proxy: Any, w: Any = worker, s: float = strength, c: Any = items) -> None:
+            object.__setattr__(w, "unet", proxy)
+            call(s, c, w)
+
+        jobs.append(Call(schedule(pipe.scheduler, steps, strength), len(items), job))
+    merger.run(jobs)
+    return {"unet_evaluations": merger.evaluations, "unet_images": merger.images}
