@@ -38,7 +38,6 @@ maskleak.models.load_pipeline, so run_job itself is unchanged):
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -50,9 +49,10 @@ from _report import emit, quiet, table, work_folder
 
 from maskleak import inpaint, models
 from maskleak.images import read_pixels
-from maskleak.inpaint import Settings, Task, run_job, steps_run
+from maskleak.inpaint import Settings, Task, run_job
 from maskleak.landscapes import generate_landscape
 from maskleak.masks import circle_mask
+from maskleak.merged_calls import schedule
 from maskleak.provenance import save_png, versions
 
 _ORIGINAL_LOAD = models.load_pipeline
@@ -81,10 +81,8 @@ class _LoadHook:
     speedups: Speedups
     pipe: Any = None
     first_load: dict[str, Any] = field(default_factory=dict)
-    calls: int = 0
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        self.calls += 1
         if self.pipe is not None:
             return self.pipe
         started = time.perf_counter()
@@ -260,7 +258,7 @@ def measure(
                 ]
                 settings = Settings(steps=steps, dtype=dtype, batch_size=b)
                 manifest = str(out / name / "manifest.json")
-                _reset_peak_memory()
+                reset_peak_memory()
                 return run_job(
                     str(model_dir),
                     arch,
@@ -281,7 +279,7 @@ def measure(
             warmup_s = time.perf_counter() - warm_started
             count = n if n is not None else batch
             summary = job(strength, count, "timed")
-            peak = _peak_memory_gib()
+            peak = peak_memory_gib()
             calls = unet_calls(hook.pipe.scheduler, steps, strength)
             row = _row(config, batch, count, calls, summary, load_s, rows[0] if rows else None)
             row.update(hook.first_load, warmup_s=round(warmup_s, 3), **peak)
@@ -297,10 +295,7 @@ def measure(
 def unet_calls(scheduler: Any, steps: int, strength: float) -> int:
     """UNet evaluations of one pipeline call, read off the scheduler as diffusers slices
     it (PNDM with skip_prk_steps repeats its first timestep: steps_run + 1)."""
-    probe = copy.deepcopy(scheduler)
-    probe.set_timesteps(steps)
-    t_start = steps - steps_run(steps, strength)
-    return len(probe.timesteps[t_start * probe.order :])
+    return len(schedule(scheduler, steps, strength))
 
 
 def _call_cost(
@@ -320,7 +315,7 @@ def _call_cost(
     }
 
 
-def _reset_peak_memory() -> None:
+def reset_peak_memory() -> None:
     import torch
 
     if torch.cuda.is_available():
@@ -328,7 +323,7 @@ def _reset_peak_memory() -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def _peak_memory_gib() -> dict[str, float]:
+def peak_memory_gib() -> dict[str, float]:
     import torch
 
     if not torch.cuda.is_available():

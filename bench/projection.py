@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from maskleak.config import Plan
-from maskleak.inpaint import steps_run
+from maskleak.inpaint import pipeline_calls, steps_run
+from maskleak.merged_calls import should_merge
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -127,18 +128,18 @@ def project(
                     continue
                 seen.add(task["inpainted_path"])
                 by_strength[float(task["strength"])].append(task["experiment"])
-            calls = []
-            # Longest schedules first, as run_job orders merged calls.
-            for strength, experiments in sorted(by_strength.items(), key=lambda kv: -kv[0]):
+            denoised = {}
+            for strength, experiments in by_strength.items():
                 if steps_run(steps, strength) == 0:
                     # The VAE round trip: computed once per job, about one call's fixed part.
                     experiment_s[experiments[0]] += cost.fixed(1)
                     seconds += cost.fixed(1)
-                    continue
-                for start in range(0, len(experiments), batch_size):
-                    calls.append(
-                        (schedule(steps, strength), experiments[start : start + batch_size])
-                    )
+                else:
+                    denoised[strength] = experiments
+            calls = [
+                (schedule(steps, strength), experiments)
+                for strength, experiments in pipeline_calls(denoised, batch_size)
+            ]
             for experiment, s in _job_calls(cost, calls, batch_size, merged).items():
                 experiment_s[experiment] += s
                 seconds += s
@@ -155,7 +156,7 @@ def _job_calls(
     """Seconds of one job's pipeline calls (each with its schedule and the experiments of
     its inpaintings), each call's cost shared among its inpaintings' experiments."""
     seconds: dict[str, float] = defaultdict(float)
-    if merged and batch_size > 1 and len(calls) > 1:
+    if merged and should_merge(batch_size, len(calls)):
         unet_s = _merged_unet_s(cost, [(t, len(e)) for t, e in calls], batch_size)
     else:
         unet_s = [cost.unet(len(e)) * len(t) for t, e in calls]
@@ -192,8 +193,7 @@ def packing(calls: Sequence[tuple[list[float], int]], batch_size: int) -> list[d
     records which calls' images each evaluation holds."""
     import torch
 
-    from maskleak.inpaint import MERGED_LIVE_BATCHES
-    from maskleak.merged_calls import Call, UNetMerger
+    from maskleak.merged_calls import LIVE_BATCHES, Call, UNetMerger
 
     evaluations: list[dict[int, int]] = []
 
@@ -210,7 +210,7 @@ def packing(calls: Sequence[tuple[list[float], int]], batch_size: int) -> list[d
 
         return run
 
-    merger = UNetMerger(record, batch_size, MERGED_LIVE_BATCHES * batch_size)
+    merger = UNetMerger(record, batch_size, LIVE_BATCHES * batch_size)
     merger.run([Call(t, n, job(i, t, n)) for i, (t, n) in enumerate(calls)])
     return evaluations
 

@@ -29,6 +29,8 @@ from inpaint_throughput import (
     build_model,
     environment,
     load_hook,
+    peak_memory_gib,
+    reset_peak_memory,
     speedups_from,
 )
 from projection import STUDY_HOURS, STUDY_S_PER_INPAINTING
@@ -87,8 +89,6 @@ def run(
 ) -> list[dict[str, Any]]:
     """Time the job ``repeat`` times (fresh outputs each time, the loaded and compiled
     pipeline reused from the second time on); one row each."""
-    import torch
-
     config = yaml.safe_load(config_path.read_text())
     plan = Plan(config)
     model_dir, build_s = build_model(work, "sd15", 4, "float16")
@@ -97,8 +97,7 @@ def run(
     with load_hook(speedups or Speedups()) as hook:
         for repetition in range(repeat):
             image, tasks = study_tasks(work, *size, plan, top_strengths)
-            if torch.cuda.is_available():
-                torch.cuda.reset_peak_memory_stats()
+            reset_peak_memory()
             summary = run_job(
                 str(model_dir),
                 "sd15",
@@ -111,8 +110,7 @@ def run(
             )
             row = _row(plan, summary, size, top_strengths is None)
             row.update(build_s=round(build_s, 1), speedups=asdict(hook.speedups), repeat=repetition)
-            if torch.cuda.is_available():
-                row["peak_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            row.update(peak_memory_gib())
             emit(row)
             rows.append(row)
     return rows

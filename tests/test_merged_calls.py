@@ -16,7 +16,7 @@ from maskleak import merged_calls
 from maskleak.batch_size import auto_batch_size, resolve_batch_size
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
-from maskleak.inpaint import Settings, Task, run_job
+from maskleak.inpaint import Settings, Task, pipeline_calls, run_job
 from maskleak.masks import circle_mask
 from maskleak.models import RECORD_FILE, load_pipeline, resolve_dtype, sd15_scheduler
 
@@ -139,6 +139,20 @@ def test_a_failing_call_fails_the_job_and_stops(tiny_models, tmp_path):
     assert not list(tmp_path.glob("*.json"))
 
 
+SCHEDULE = (3.0, 2.0, 1.0)
+
+
+def walk(unet, timesteps) -> None:
+    """What a one-image pipeline call does to its UNet, with stand-in tensors."""
+    for t in timesteps:
+        unet(
+            torch.zeros(1, 1),
+            torch.tensor(t),
+            encoder_hidden_states=torch.zeros(1, 1),
+            return_dict=False,
+        )
+
+
 def test_live_image_cap_starts_calls_in_waves():
     """With room for 2 images of calls at a time, 3 one-image calls of one schedule run
     as 2 then 1: evaluations of 2 images, then of 1."""
@@ -149,16 +163,10 @@ def test_live_image_cap_starts_calls_in_waves():
         return (sample,)
 
     def call(proxy):
-        for t in (3.0, 2.0, 1.0):
-            proxy(
-                torch.zeros(1, 1),
-                torch.tensor(t),
-                encoder_hidden_states=torch.zeros(1, 1),
-                return_dict=False,
-            )
+        walk(proxy, SCHEDULE)
 
     merger = merged_calls.UNetMerger(unet, max_batch=4, max_live_images=2)
-    merger.run([merged_calls.Call((3.0, 2.0, 1.0), 1, call) for _ in range(3)])
+    merger.run([merged_calls.Call(SCHEDULE, 1, call) for _ in range(3)])
     assert sizes == [2, 2, 2, 1, 1, 1]
 
 
@@ -195,14 +203,13 @@ def test_projection_packs_like_the_real_job(tiny_models, scene, tmp_path):
     import projection
 
     merged, _ = run(tiny_models[4], scene, tmp_path / "merged", 4)
-    tasks = sweep(tmp_path / "x", scene)
-    by_strength: dict[float, int] = {}
-    for task in tasks:
-        by_strength[task.strength] = by_strength.get(task.strength, 0) + 1
-    calls = []
-    for strength, n in sorted(by_strength.items(), key=lambda kv: -kv[0]):
-        timesteps = merged_calls.schedule(sd15_scheduler(), STEPS, strength)
-        calls += [(timesteps, min(4, n - start)) for start in range(0, n, 4)]
+    by_strength: dict[float, list[Task]] = {}
+    for task in sweep(tmp_path / "x", scene):
+        by_strength.setdefault(task.strength, []).append(task)
+    calls = [
+        (merged_calls.schedule(sd15_scheduler(), STEPS, strength), len(chunk))
+        for strength, chunk in pipeline_calls(by_strength, 4)
+    ]
     packed = projection.packing(calls, 4)
     assert len(packed) == merged["unet_evaluations"]
     assert sum(sum(m.values()) for m in packed) == merged["unet_images"]
@@ -223,19 +230,13 @@ def test_an_interrupt_releases_every_waiting_call():
 
     def call(proxy):
         signal.pthread_kill(main, signal.SIGINT)
-        for t in (3.0, 2.0, 1.0):
-            proxy(
-                torch.zeros(1, 1),
-                torch.tensor(t),
-                encoder_hidden_states=torch.zeros(1, 1),
-                return_dict=False,
-            )
+        walk(proxy, SCHEDULE)
 
     merger = merged_calls.UNetMerger(unet, max_batch=2)
     faulthandler.dump_traceback_later(60, exit=True)  # a hang fails the run, not stalls it
     try:
         with pytest.raises(KeyboardInterrupt):
-            merger.run([merged_calls.Call((3.0, 2.0, 1.0), 1, call) for _ in range(2)])
+            merger.run([merged_calls.Call(SCHEDULE, 1, call) for _ in range(2)])
     finally:
         faulthandler.cancel_dump_traceback_later()
     assert threading.active_count() == before

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -41,11 +41,9 @@ InpaintPipeline = models.InpaintPipeline
 #: Bumped when the way an inpainting is produced changes, so old PNGs are not reused.
 ALGORITHM = "maskleak-inpaint-1"
 
+T = TypeVar("T")
+
 MODE_DENOISE = "denoise"
-#: Merged calls running at once, in batches' worth of images: each holds its image, mask
-#: and latents on the device (~8 MB per 640x416 image), and a running wave of calls
-#: merges with the calls that join it until the batches are full.
-MERGED_LIVE_BATCHES = 8
 #: Strengths too small for one denoising step: the image only passes through the VAE.
 MODE_VAE_ROUNDTRIP = "vae_roundtrip"
 
@@ -283,13 +281,8 @@ def _compute(
         else:
             by_strength[task.strength].append((task, todo_entry))
 
-    # One pipeline call needs one strength (it sets the timesteps); batch over masks/seeds.
     size = resolve_batch_size(settings.batch_size, device, pipe, image.width * image.height)
-    calls = [
-        (strength, group[start : start + size])
-        for strength, group in sorted(by_strength.items())
-        for start in range(0, len(group), size)
-    ]
+    calls = pipeline_calls(by_strength, size)
 
     def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
         mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
@@ -299,11 +292,8 @@ def _compute(
             save(done, done_entry, result)
 
     batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
-    if size > 1 and len(calls) > 1:
-        # Longest schedules first, so the calls that start later join a running batch.
-        ordered = sorted(calls, key=lambda c: -c[0])  # stable: chunks keep their order
-        live = MERGED_LIVE_BATCHES * size
-        stats = merged_calls.run_merged(pipe, ordered, size, settings.steps, call, live)
+    if merged_calls.should_merge(size, len(calls)):
+        stats = merged_calls.run_merged(pipe, calls, size, settings.steps, call)
         log.info(
             "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
             len(calls),
@@ -315,6 +305,23 @@ def _compute(
         for strength, chunk in calls:
             call(strength, chunk, pipe)
     return time.perf_counter() - started, batching
+
+
+def pipeline_calls(
+    by_strength: Mapping[float, Sequence[T]], size: int
+) -> list[tuple[float, Sequence[T]]]:
+    """run_job's pipeline calls for items grouped by strength, in the order it makes them:
+    one call per strength (it sets the timesteps) and chunk of at most ``size`` items.
+    Merged calls start longest schedule (highest strength) first, so the calls that start
+    later join a running batch; chunks of one strength keep their order."""
+    calls = [
+        (strength, group[start : start + size])
+        for strength, group in sorted(by_strength.items())
+        for start in range(0, len(group), size)
+    ]
+    if merged_calls.should_merge(size, len(calls)):
+        calls.sort(key=lambda call: -call[0])
+    return calls
 
 
 def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:

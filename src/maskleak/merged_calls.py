@@ -12,15 +12,16 @@ timestep as the calls that started earlier.
 call computes exactly what it computes alone), and replaces the UNet it sees with a proxy.
 When every running call waits for the UNet, the caller's thread evaluates the UNet once
 for all waiting calls at the latest timestep, up to ``max_batch`` images, and hands each
-call its slice. Which calls go together, and when a call starts, is decided in a fixed order
-(the order of the calls given), never by thread timing, so results are reproducible.
-The calls' VAE work runs one call at a time (:meth:`UNetMerger.serialized`), and at most
-``max_live_images`` images' calls run at once, so memory stays that of about two
-batches. Prompt encoding must run one call at a time too (:meth:`UNetMerger.locked`):
-a fast tokenizer sets its padding before each call and is not thread-safe; run
-concurrently, a call can get its prompt unpadded (2 tokens instead of 77). The UNet sees the same
-inputs, timestep and text embeddings it would see per call; only the batch it is part of
-differs, as with any batch size (see README "Performance" for what that changes on CUDA).
+call its slice. Which calls go together, and when a call starts, is decided in a fixed
+order (the order of the calls given), never by thread timing, so results are
+reproducible. The calls' VAE work runs one call at a time (:meth:`UNetMerger.serialized`),
+and at most ``max_live_images`` images' calls run at once, so the device holds one UNet
+batch's and one VAE call's activations, beside the running calls' inputs. Prompt encoding
+must run one call at a time too (:meth:`UNetMerger.locked`): a fast tokenizer sets its
+padding before each call and is not thread-safe; run concurrently, a call can get its
+prompt unpadded (2 tokens instead of 77). The UNet sees the same inputs, timestep and text
+embeddings it would see per call; only the batch it is part of differs, as with any batch
+size (see README "Performance" for what that changes on CUDA).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Merged calls running at once, in batches' worth of images: each holds its image, mask
+#: and latents on the device (~8 MB per 640x416 image), and a running wave of calls
+#: merges with the calls that join it until the batches are full.
+LIVE_BATCHES = 8
 
 #: UNet keyword arguments a merged evaluation passes through unchanged; any other value
 #: of them would need per-call handling, so such a request is evaluated on its own.
@@ -45,11 +51,18 @@ def schedule(scheduler: Any, steps: int, strength: float) -> list[float]:
     """Timesteps one pipeline call evaluates the UNet at, in order, computed on a copy of
     ``scheduler`` exactly as the img2img/inpaint pipelines slice them (``get_timesteps``),
     so that no GPU value has to be read back to know where a call is."""
+    from maskleak.inpaint import steps_run  # inpaint imports this module
+
     probe = copy.deepcopy(scheduler)
     probe.set_timesteps(steps)
-    init_timestep = min(int(steps * strength), steps)
-    t_start = max(steps - init_timestep, 0)
+    t_start = steps - steps_run(steps, strength)
     return [float(t) for t in probe.timesteps[t_start * probe.order :]]
+
+
+def should_merge(max_batch: int, n_calls: int) -> bool:
+    """Whether run_job merges its calls: only batches of several images can be shared,
+    and only by several calls."""
+    return max_batch > 1 and n_calls > 1
 
 
 @dataclass
@@ -324,18 +337,18 @@ def run_merged(
     max_batch: int,
     steps: int,
     call: Callable[[float, Sequence[Any], Any], None],
-    max_live_images: int,
 ) -> dict[str, int]:
-    """Make pipeline calls of ``pipe`` merged: ``calls`` are (strength, items), started in
-    that order; ``call(strength, items, pipeline)`` makes one with the pipeline it is
-    given, a copy of ``pipe`` with its own scheduler whose UNet is this run's proxy, whose
-    VAE work and prompt encoding run one call at a time. Returns the UNet evaluations and
-    the images they held."""
+    """Make pipeline calls of ``pipe`` merged, at most ``LIVE_BATCHES`` batches' worth of
+    images at once: ``calls`` are (strength, items), started in that order;
+    ``call(strength, items, pipeline)`` makes one with the pipeline it is given, a copy of
+    ``pipe`` with its own scheduler whose UNet is this run's proxy, whose VAE work and
+    prompt encoding run one call at a time. Returns the UNet evaluations and the images
+    they held."""
     from diffusers import AsymmetricAutoencoderKL
 
     from maskleak.models import call_copy
 
-    merger = UNetMerger(pipe.unet, max_batch, max_live_images)
+    merger = UNetMerger(pipe.unet, max_batch, LIVE_BATCHES * max_batch)
     jobs = []
     for strength, items in calls:
         worker = call_copy(pipe)
