@@ -49,8 +49,8 @@ def test_plan_tasks_and_counts():
     assert plan.n_inpaintings() == 18 * 8 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
-    assert first["inpainted_path"] == "results/inpainted/tiny9/astronaut/r80_s0_seed0.png"
-    assert first["mask_path"] == "results/masks/astronaut/r80.png"
+    assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
+    assert first["mask_path"] == "results/default/masks/astronaut/r80.png"
     assert set(plan.radius_pct) == {"80", "20", "40", "60"}
 
 

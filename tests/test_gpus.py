@@ -21,7 +21,7 @@ import yaml
 
 from maskleak import gpus
 from maskleak.errors import InputError
-from test_workflow import SMALL, copy_workflow, snakemake
+from test_workflow import SMALL, copy_workflow, results_dir, snakemake
 
 #: Claims a GPU, says which, and holds it until a line arrives on stdin.
 HOLDER = """
@@ -218,7 +218,7 @@ def test_workstation_profile_gives_overlapping_jobs_different_gpus(
     }
     config["figures"] = {}
     manifests = [
-        f"results/inpainted/{model}/{image}/manifest.json"
+        str(results_dir(workdir, config) / f"inpainted/{model}/{image}/manifest.json")
         for model in config["models"]
         for image in config["images"]
     ]
@@ -226,7 +226,7 @@ def test_workstation_profile_gives_overlapping_jobs_different_gpus(
     assert run.returncode == 0, run.stderr[-4000:]
 
     jobs = {}
-    for log in sorted((workdir / "logs/inpaint").glob("*/*.log")):
+    for log in sorted((workdir / "logs").glob("*/inpaint/*/*.log")):
         events = [CLAIM.search(line) for line in log.read_text().splitlines()]
         found = [(e.group(1), e.group(2), float(e.group(3))) for e in events if e]
         assert [kind for kind, _, _ in found] == ["claim", "release"], log

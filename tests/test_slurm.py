@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import slurm_cluster
-from test_workflow import copy_workflow, finished_run, snakemake
+from test_workflow import copy_workflow, finished_run, results_dir, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -97,9 +97,13 @@ class InpaintKiller(threading.Thread):
     """Cancels the first inpaint job seen running once it has written a few PNGs, and
     records which PNGs existed once Slurm reported the job cancelled."""
 
-    def __init__(self, workdir: Path, min_pngs: int = 4, timeout_s: float = 600) -> None:
+    def __init__(
+        self, workdir: Path, results: Path, min_pngs: int = 4, timeout_s: float = 600
+    ) -> None:
         super().__init__(daemon=True)
         self.workdir, self.min_pngs, self.timeout_s = workdir, min_pngs, timeout_s
+        self.results = results
+
         self.job_id: str | None = None
         self.image: str | None = None
         self.finished_pngs: dict[str, tuple[int, int]] = {}
@@ -112,7 +116,7 @@ class InpaintKiller(threading.Thread):
                 match = re.fullmatch(r"rule_inpaint_wildcards_tiny4_(\w+)", comment)
                 if not match or state != "RUNNING":
                     continue
-                folder = self.workdir / "results/inpainted/tiny4" / match[1]
+                folder = self.results / "inpainted/tiny4" / match[1]
                 if len(list(folder.glob("*.png"))) >= self.min_pngs:
                     subprocess.run(["scancel", job_id], check=True, timeout=30)
                     self.job_id, self.image = job_id, match[1]
@@ -132,7 +136,7 @@ class InpaintKiller(threading.Thread):
     def _settled_pngs(self, deadline: float, quiet_s: float = 3.0) -> dict[str, tuple[int, int]]:
         """The PNGs once none has appeared for ``quiet_s``: the job's processes may take
         a moment to die after Slurm marks it cancelled."""
-        folder = self.workdir / "results/inpainted/tiny4" / str(self.image)
+        folder = self.results / "inpainted/tiny4" / str(self.image)
         seen: dict[str, tuple[int, int]] = {}
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
@@ -146,7 +150,7 @@ class InpaintKiller(threading.Thread):
 @pytest.fixture(scope="module")
 def slurm_run(cluster: Path, tmp_path_factory: pytest.TempPathFactory):
     workdir = copy_workflow(tmp_path_factory.mktemp("wf-slurm"))
-    killer = InpaintKiller(workdir)
+    killer = InpaintKiller(workdir, results_dir(workdir, CONFIG))
     killer.start()
     run = snakemake(
         workdir,
@@ -204,13 +208,13 @@ def test_cancelled_inpaint_job_resumes_without_recomputing(slurm_run):
     assert len(resubmitted) == 1 and resubmitted[0]["JobState"] == "COMPLETED"
     assert resubmitted[0]["MinMemoryNode"] == "4000M" and first["MinMemoryNode"] == "2000M"
     # The PNGs finished before the cancel are untouched (same inode and mtime) ...
-    folder = workdir / "results/inpainted/tiny4" / str(killer.image)
+    folder = killer.results / "inpainted/tiny4" / str(killer.image)
     for name, (inode, mtime_ns) in finished.items():
         stat = (folder / name).stat()
         assert (stat.st_ino, stat.st_mtime_ns) == (inode, mtime_ns), name
     assert len(list(folder.glob("*.png"))) == PER_JOB
     # ... and the resumed job says it computed only the rest.
-    log = (workdir / f"logs/inpaint/tiny4/{killer.image}.log").read_text()
+    log = (workdir / f"logs/{killer.results.name}/inpaint/tiny4/{killer.image}.log").read_text()
     computed = PER_JOB - len(finished)
     assert f"{PER_JOB} inpaintings listed, {len(finished)} reused, {computed} computed" in log
 

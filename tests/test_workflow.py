@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -14,33 +15,24 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
-SMALL = {
-    "images": {
-        "astronaut": {"kind": "skimage", "name": "astronaut"},
-        "land": {"kind": "procedural", "seed": 3, "width": 160, "height": 96},
-    },
-    "downsample": {"max_side": 64, "multiple": 32},
-    "models": {
-        "tiny9": {"kind": "tiny", "unet_in_channels": 9, "seed": 0},
-        "tiny4": {"kind": "tiny", "unet_in_channels": 4, "seed": 0},
-    },
-    "inpaint": {"steps": 3},
-    "experiments": {
-        "strength_sweep": {"radius_pct": [80], "strengths": [0.0, 0.5, 1.0], "seeds": [0]},
-        "mask_size_sweep": {"radius_pct": [30, 60], "strengths": [0.5], "seeds": [0]},
-    },
-    "figures": {
-        "worst_case_images": ["land"],
-        "gallery": {"image": "land", "strength": 0.5, "radius_pct": [30, 60]},
-    },
-}
+#: The small config the tests and CI run (what `.test/` is for in snakemake-workflows).
+SMALL = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+#: Tests write their config to this file in the work folder, so its run is named "test-config".
+CONFIG_NAME = "test-config.yaml"
+
+
+def results_dir(workdir: Path, config: dict) -> Path:
+    """Where a run of ``config`` written by :func:`snakemake` puts its results."""
+    return workdir / "results" / config.get("run", Path(CONFIG_NAME).stem)
 
 
 def copy_workflow(dest: Path) -> Path:
-    """A private copy of the workflow code, so tests may edit scripts."""
+    """A private copy of the workflow and library code, so tests may edit both: runs
+    through :func:`snakemake` import the copy's ``src/maskleak``."""
     shutil.copy(REPO / "Snakefile", dest / "Snakefile")
     shutil.copytree(REPO / "workflow", dest / "workflow")
     shutil.copytree(REPO / "profiles", dest / "profiles")
+    shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
     return dest
 
 
@@ -48,7 +40,7 @@ def snakemake(
     workdir: Path, config: dict, *args: str, timeout: int = 900, wrap: Sequence[str] = ()
 ):
     """Run Snakemake on ``config`` in ``workdir``; ``wrap`` prefixes the command (timeout)."""
-    cfg = workdir / "test-config.yaml"
+    cfg = workdir / CONFIG_NAME
     cfg.write_text(yaml.safe_dump(config))
     cmd = [
         *wrap,
@@ -61,7 +53,14 @@ def snakemake(
         str(workdir),
     ]
     cmd += ["--configfile", str(cfg), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir)
+    env = dict(os.environ)
+    if (workdir / "src").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(workdir / "src"), *filter(None, [env.get("PYTHONPATH")])]
+        )
+    return subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, cwd=workdir, env=env
+    )
 
 
 def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
@@ -77,7 +76,7 @@ def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
 
 
 def png_mtimes(workdir: Path) -> dict[Path, int]:
-    return {p: p.stat().st_mtime_ns for p in (workdir / "results/inpainted").rglob("*.png")}
+    return {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("inpainted/**/*.png")}
 
 
 def finished_run(tmp_path_factory: pytest.TempPathFactory, name: str, config: dict) -> Path:
@@ -95,7 +94,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_end_to_end_outputs(finished: Path):
-    metrics = pd.read_parquet(finished / "results/metrics.parquet")
+    metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
     # 2 models x 2 images x (3 strengths + 2 radii x 1 strength) = 20 rows.
     assert len(metrics) == 20
     assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep"}
@@ -114,7 +113,7 @@ def test_end_to_end_outputs(finished: Path):
     assert land["mse_outside_flat"].notna().all()
     astronaut = metrics[metrics["image"] == "astronaut"]
     assert astronaut["mse_outside_flat"].isna().all() and (astronaut["n_outside_flat"] == 0).all()
-    trends = pd.read_parquet(finished / "results/trends.parquet")
+    trends = pd.read_parquet(results_dir(finished, SMALL) / "trends.parquet")
     assert {"strength", "area_frac"} <= set(trends["x"])
     for figure in (
         "model_comparison.png",
@@ -124,7 +123,7 @@ def test_end_to_end_outputs(finished: Path):
         "tiny4/area_curves.png",
         "tiny9/radius_gallery.png",
     ):
-        assert (finished / "results/figures" / figure).stat().st_size > 1000
+        assert (results_dir(finished, SMALL) / "figures" / figure).stat().st_size > 1000
 
 
 @pytest.mark.slow
@@ -152,7 +151,7 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     # old strengths x the new seed) = 20.
     assert all(after[p] == t for p, t in before.items())
     assert len(set(after) - set(before)) == 20
-    metrics = pd.read_parquet(finished / "results/metrics.parquet")
+    metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
     assert len(metrics) == 20 + 20
 
     # Adding an image plans inpaint jobs only for that image (one per model).
@@ -176,7 +175,7 @@ def test_corrupt_image_fails_clearly_and_leaves_nothing(tmp_path: Path):
     config = yaml.safe_load(yaml.safe_dump(SMALL))
     config["images"] = {"broken": {"kind": "file", "path": str(bad)}}
     config["figures"] = {}
-    run = snakemake(workdir, config, "resources/images/broken.png")
+    run = snakemake(workdir, config, "--until", "download_image")
     assert run.returncode != 0
     assert "maskleak: error:" in run.stderr and "broken.png" in run.stderr
-    assert not (workdir / "resources/images/broken.png").exists()
+    assert not list((workdir / "resources/images").glob("*.png"))

@@ -7,24 +7,60 @@ clashes, references between sections) and always names the config key at fault."
 from __future__ import annotations
 
 import math
+import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from maskleak.errors import InputError
+from maskleak.provenance import canonical_json, sha256_bytes
 
 EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
-# Path layout, in one place: rules and the plan both use these templates.
-RAW_IMAGE = "resources/images/{image}.png"
-IMAGE = "results/images/{image}.png"
-MASK = "results/masks/{image}/r{radius}.png"
-REGIONS = "results/regions/{image}.png"
-MODEL_DIR = "resources/models/{model}"
-MANIFEST = "results/inpainted/{model}/{image}/manifest.json"
-INPAINTED = "results/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
+# Path layout, in one place: rules and the plan both use these templates. Everything a
+# run computes lives under results/{run}/ (and its logs under logs/{run}/), so two configs
+# never overwrite each other. Downloaded images and models are shared between runs: their
+# folders are named by a hash of their source spec, so equal specs share one copy.
+RESULTS = "results/{run}"
+RAW_IMAGE = "resources/images/{source}.png"
+MODEL_DIR = "resources/models/{model_key}"
+IMAGE = RESULTS + "/images/{image}.png"
+MASK = RESULTS + "/masks/{image}/r{radius}.png"
+REGIONS = RESULTS + "/regions/{image}.png"
+MANIFEST = RESULTS + "/inpainted/{model}/{image}/manifest.json"
+INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
+METRICS = RESULTS + "/metrics.parquet"
+TRENDS = RESULTS + "/trends.parquet"
+FIGURES = RESULTS + "/figures"
+LOGS = "logs/{run}"
+BENCHMARKS = "benchmarks/{run}"
+SHARED_LOGS = "logs/shared"
+
+#: Run name when the workflow runs on its own default config (no --configfile).
+DEFAULT_RUN = "default"
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def default_run_name(configfiles: Sequence[str | os.PathLike[str]]) -> str:
+    """The run name a config without a ``run`` key gets: the stem of the last
+    ``--configfile`` (``config/thesis.yaml`` -> ``thesis``), or its folder's name when the
+    file is called ``config.yaml`` (``.test/config.yaml`` -> ``test``), so that copying a
+    config to a new file starts a new run instead of overwriting the old one's results."""
+    if not configfiles:
+        return DEFAULT_RUN
+    path = Path(configfiles[-1])
+    name = path.stem if path.stem != "config" else path.resolve().parent.name
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", name).lstrip("._-")
+    return name or DEFAULT_RUN
+
+
+def spec_key(spec: Mapping[str, Any]) -> str:
+    """Folder name of a shared download or model: 16 hex digits of the spec's hash."""
+    return sha256_bytes(canonical_json(dict(spec)).encode())[:16]
 
 
 def number_label(value: float) -> str:
@@ -61,9 +97,6 @@ def expand_image_sources(images: Mapping[str, Any]) -> dict[str, dict[str, Any]]
     """Config ``images`` with every ``folder`` entry replaced by one ``file`` source per
     image file in it, named ``<entry>_<file stem>`` and sorted by name. Listing happens when
     the workflow is parsed, so a folder's images appear in the DAG like any other."""
-    import re
-    from pathlib import Path
-
     expanded: dict[str, dict[str, Any]] = {}
     for name, spec in images.items():
         if spec.get("kind") != "folder":
@@ -115,8 +148,14 @@ class Experiment:
 class Plan:
     """Everything the workflow derives from the config."""
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], default_run: str = DEFAULT_RUN) -> None:
         self.config = config
+        self.run: str = str(config.get("run") or default_run)
+        if not _RUN_NAME.match(self.run):
+            raise InputError(
+                f"config key run: {self.run!r} is not a folder name "
+                "(letters, digits, '_', '.', '-'; not starting with '.', '_' or '-')"
+            )
         self.image_sources = expand_image_sources(config["images"])
         self.images: list[str] = list(self.image_sources)
         self.models: list[str] = list(config["models"])
@@ -172,6 +211,31 @@ class Plan:
                 f"config key figures.gallery.image: unknown image {gallery['image']!r}"
             )
 
+    # --- paths ----------------------------------------------------------------------
+
+    def path(self, template: str, **wildcards: Any) -> str:
+        """``template`` with this run's folder filled in, and any ``wildcards`` given;
+        the others stay as ``{wildcard}`` for Snakemake."""
+        text = template.replace("{run}", self.run)
+        for name, value in wildcards.items():
+            text = text.replace("{" + name + "}", str(value))
+        return text
+
+    def source_key(self, image: str) -> str:
+        return spec_key(self.image_sources[image])
+
+    def source_spec(self, key: str) -> tuple[dict[str, Any], list[str]]:
+        """The source spec behind a shared download folder name, and the run's image
+        names that use it (for messages)."""
+        names = [i for i in self.images if self.source_key(i) == key]
+        return dict(self.image_sources[names[0]]), names
+
+    def raw_image(self, image: str) -> str:
+        return self.path(RAW_IMAGE, source=self.source_key(image))
+
+    def model_key(self, model: str) -> str:
+        return spec_key(self.config["models"][model])
+
     # --- per-file facts -------------------------------------------------------------
 
     def image_source(self, image: str) -> dict[str, Any]:
@@ -184,21 +248,26 @@ class Plan:
         spec = self.config["models"][model]
         if spec["kind"] == "local":
             return str(spec["path"])
-        return MODEL_DIR.format(model=model)
+        return self.path(MODEL_DIR, model_key=self.model_key(model))
 
     def procedural_images(self) -> list[str]:
         return [i for i in self.images if self.image_sources[i]["kind"] == "procedural"]
 
     def region_maps(self) -> dict[str, str]:
         """Ground-truth region maps (flat / textured), for the images that have one."""
-        return {i: REGIONS.format(image=i) for i in self.procedural_images()}
+        return {i: self.path(REGIONS, image=i) for i in self.procedural_images()}
 
-    def built_models(self) -> list[str]:
-        """Models the workflow makes itself (built or downloaded), not user folders."""
-        return [m for m in self.models if self.config["models"][m]["kind"] != "local"]
+    def built_models(self) -> dict[str, str]:
+        """Folder key -> model spec, for the models the workflow makes itself (built or
+        downloaded), not user folders."""
+        return {
+            self.model_key(m): self.model_spec(m)
+            for m in self.models
+            if self.config["models"][m]["kind"] != "local"
+        }
 
     def mask_paths(self, image: str) -> list[str]:
-        return [MASK.format(image=image, radius=label) for label in self.radius_pct]
+        return [self.path(MASK, image=image, radius=label) for label in self.radius_pct]
 
     def tasks(self, model: str, image: str) -> list[dict[str, Any]]:
         """Every inpainting of one model on one image, across experiments, in a stable order."""
@@ -207,8 +276,13 @@ class Plan:
             for r_label, radius in experiment.radius_pct.items():
                 for s_label, strength in experiment.strengths.items():
                     for seed in experiment.seeds:
-                        path = INPAINTED.format(
-                            model=model, image=image, radius=r_label, strength=s_label, seed=seed
+                        path = self.path(
+                            INPAINTED,
+                            model=model,
+                            image=image,
+                            radius=r_label,
+                            strength=s_label,
+                            seed=seed,
                         )
                         tasks.append(
                             {
@@ -216,7 +290,7 @@ class Plan:
                                 "radius_pct": radius,
                                 "strength": strength,
                                 "seed": seed,
-                                "mask_path": MASK.format(image=image, radius=r_label),
+                                "mask_path": self.path(MASK, image=image, radius=r_label),
                                 "inpainted_path": path,
                             }
                         )
@@ -227,7 +301,7 @@ class Plan:
         return per_image * len(self.images) * len(self.models)
 
     def manifests(self) -> list[str]:
-        return [MANIFEST.format(model=m, image=i) for m in self.models for i in self.images]
+        return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]
 
     def summary(self) -> str:
         """One paragraph for the console: what a run (or dry run) of this config means."""
@@ -239,7 +313,8 @@ class Plan:
                 f"{len(e.seeds)} seeds = {e.per_image * len(self.images) * len(self.models)}"
             )
         return (
-            f"maskleak plan: {self.n_inpaintings()} inpaintings in "
+            f"maskleak plan (run {self.run!r}, outputs in {self.path(RESULTS)}/): "
+            f"{self.n_inpaintings()} inpaintings in "
             f"{len(self.images) * len(self.models)} inpaint jobs (one per model and image; "
             f"inpaintings shared by experiments are computed once) -- " + "; ".join(parts)
         )

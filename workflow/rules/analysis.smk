@@ -3,13 +3,14 @@ rule metrics:
         manifests=PLAN.manifests(),
         regions=list(PLAN.region_maps().values()),
     output:
-        "results/metrics.parquet",
+        PLAN.path(plan_config.METRICS),
     log:
-        "logs/metrics.log",
+        f"{LOGS}/metrics.log",
     benchmark:
-        "benchmarks/metrics.tsv"
+        f"{BENCHMARKS}/metrics.tsv"
     threads: 2
     params:
+        code=library_code("metrics.py"),
         band_px=PLAN.band_px,
         region_maps=PLAN.region_maps(),
     script:
@@ -18,10 +19,12 @@ rule metrics:
 
 rule trends:
     input:
-        "results/metrics.parquet",
+        PLAN.path(plan_config.METRICS),
     output:
-        "results/trends.parquet",
+        PLAN.path(plan_config.TRENDS),
     log:
-        "logs/trends.log",
+        f"{LOGS}/trends.log",
+    params:
+        code=library_code("trends.py"),
     script:
         "../scripts/trends.py"

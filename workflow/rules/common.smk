@@ -1,16 +1,27 @@
 import os
 import re
+from pathlib import Path
 
 from snakemake.logging import logger
 from snakemake.utils import validate
 
+from maskleak import code_version
 from maskleak import config as plan_config
 from maskleak import resources as job_resources
 
 validate(config, schema="../schemas/config.schema.yaml")
 
-PLAN = plan_config.Plan(config)
+PLAN = plan_config.Plan(
+    config, plan_config.default_run_name(workflow.overwrite_configfiles)
+)
 logger.info(PLAN.summary())
+
+# This run's folders; rules fill in their wildcards.
+RESULTS = PLAN.path(plan_config.RESULTS)
+LOGS = PLAN.path(plan_config.LOGS)
+BENCHMARKS = PLAN.path(plan_config.BENCHMARKS)
+FIGURES = PLAN.path(plan_config.FIGURES)
+SHARED_LOGS = plan_config.SHARED_LOGS
 
 NAME = "[A-Za-z0-9][A-Za-z0-9_.-]*"
 
@@ -20,41 +31,71 @@ wildcard_constraints:
     model=NAME,
 
 
+SCRIPTS = Path(workflow.current_basedir).parent / "scripts"
+
+
+def library_code(script):
+    """Hash of the maskleak code ``script`` imports: a rule's ``params.code``, so that a
+    library edit reruns exactly the rules whose scripts run the edited code."""
+    return code_version.code_hash(SCRIPTS / script)
+
+
+def get_model_code(wildcards):
+    """Built (tiny) models are rebuilt when the code that builds them changes; a hub
+    download is not repeated for a library edit."""
+    if PLAN.built_models()[wildcards.model_key]["kind"] != "tiny":
+        return ""
+    return library_code("get_model.py")
+
+
 def get_final_outputs():
-    outputs = ["results/metrics.parquet", "results/trends.parquet"]
+    outputs = [PLAN.path(plan_config.METRICS), PLAN.path(plan_config.TRENDS)]
     outputs += figure_outputs()
     return outputs
 
 
 def figure_outputs():
     figures = PLAN.figures
-    outputs = ["results/figures/model_comparison.png"]
+    folder = PLAN.path(plan_config.FIGURES)
+    outputs = []
+    if "strength_sweep" in PLAN.experiments:
+        outputs.append(f"{folder}/model_comparison.png")
     for model in PLAN.models:
         if "strength_sweep" in PLAN.experiments:
-            outputs.append(f"results/figures/{model}/strength_grid.png")
-            outputs.append(f"results/figures/{model}/strength_trend.png")
+            outputs.append(f"{folder}/{model}/strength_grid.png")
+            outputs.append(f"{folder}/{model}/strength_trend.png")
             outputs += [
-                f"results/figures/{model}/worst_case/{image}.png"
+                f"{folder}/{model}/worst_case/{image}.png"
                 for image in figures.get("worst_case_images", [])
             ]
         if "mask_size_sweep" in PLAN.experiments:
-            outputs.append(f"results/figures/{model}/area_curves.png")
+            outputs.append(f"{folder}/{model}/area_curves.png")
             if figures.get("gallery"):
-                outputs.append(f"results/figures/{model}/radius_gallery.png")
-    if "strength_sweep" not in PLAN.experiments:
-        outputs.remove("results/figures/model_comparison.png")
+                outputs.append(f"{folder}/{model}/radius_gallery.png")
     return outputs
 
 
-def get_image_source(wildcards):
+def get_raw_image(wildcards):
+    return PLAN.raw_image(wildcards.image)
+
+
+def get_image_spec(wildcards):
     return PLAN.image_source(wildcards.image)
+
+
+def get_image_source(wildcards):
+    return PLAN.source_spec(wildcards.source)[0]
+
+
+def get_source_users(wildcards):
+    return PLAN.source_spec(wildcards.source)[1]
 
 
 def get_source_fingerprint(wildcards):
     """Size and mtime of a local source file, so that replacing the file reruns its
     download job. Local files are not declared inputs: a dry run of a config whose data
     is not on this machine must still show the whole DAG."""
-    source = PLAN.image_source(wildcards.image)
+    source = PLAN.source_spec(wildcards.source)[0]
     if source["kind"] != "file" or not os.path.exists(source["path"]):
         return ""
     stat = os.stat(source["path"])
@@ -65,12 +106,16 @@ def mask_outputs():
     return PLAN.mask_paths("{image}")
 
 
+def source_keys():
+    return one_of(sorted({PLAN.source_key(image) for image in PLAN.images}))
+
+
 def get_masks(wildcards):
     return PLAN.mask_paths(wildcards.image)
 
 
 def get_model_spec(wildcards):
-    return PLAN.model_spec(wildcards.model)
+    return PLAN.built_models()[wildcards.model_key]
 
 
 def get_model_dir(wildcards):
@@ -90,8 +135,8 @@ def one_of(names):
     return "|".join(re.escape(name) for name in names) if names else "(?!)"
 
 
-def built_model_names():
-    return one_of(PLAN.built_models())
+def built_model_keys():
+    return one_of(list(PLAN.built_models()))
 
 
 def procedural_image_names():

@@ -1,10 +1,10 @@
 rule figure_strength_grid:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/{model}/strength_grid.png",
+            f"{FIGURES}/{{model}}/strength_grid.png",
             caption="../report/strength_grid.rst",
             category="Strength sweep",
             subcategory="{model}",
@@ -14,8 +14,9 @@ rule figure_strength_grid:
             },
         ),
     log:
-        "logs/figures/{model}/strength_grid.log",
+        f"{LOGS}/figures/{{model}}/strength_grid.log",
     params:
+        code=library_code("figure.py"),
         kind="strength_grid",
     script:
         "../scripts/figure.py"
@@ -23,11 +24,11 @@ rule figure_strength_grid:
 
 rule figure_strength_trend:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/{model}/strength_trend.png",
+            f"{FIGURES}/{{model}}/strength_trend.png",
             caption="../report/strength_trend.rst",
             category="Strength sweep",
             subcategory="{model}",
@@ -37,8 +38,9 @@ rule figure_strength_trend:
             },
         ),
     log:
-        "logs/figures/{model}/strength_trend.log",
+        f"{LOGS}/figures/{{model}}/strength_trend.log",
     params:
+        code=library_code("figure.py"),
         kind="strength_trend",
     script:
         "../scripts/figure.py"
@@ -46,19 +48,20 @@ rule figure_strength_trend:
 
 rule figure_worst_case:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/{model}/worst_case/{image}.png",
+            f"{FIGURES}/{{model}}/worst_case/{{image}}.png",
             caption="../report/worst_case.rst",
             category="Worst cases",
             subcategory="{model}",
             labels={"model": "{model}", "image": "{image}"},
         ),
     log:
-        "logs/figures/{model}/worst_case/{image}.log",
+        f"{LOGS}/figures/{{model}}/worst_case/{{image}}.log",
     params:
+        code=library_code("figure.py"),
         kind="worst_case",
     script:
         "../scripts/figure.py"
@@ -66,19 +69,20 @@ rule figure_worst_case:
 
 rule figure_area_curves:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/{model}/area_curves.png",
+            f"{FIGURES}/{{model}}/area_curves.png",
             caption="../report/area_curves.rst",
             category="Mask-size sweep",
             subcategory="{model}",
             labels={"model": "{model}", "figure": "MSE vs disc area (Fig 4.10)"},
         ),
     log:
-        "logs/figures/{model}/area_curves.log",
+        f"{LOGS}/figures/{{model}}/area_curves.log",
     params:
+        code=library_code("figure.py"),
         kind="area_curves",
     script:
         "../scripts/figure.py"
@@ -86,11 +90,11 @@ rule figure_area_curves:
 
 rule figure_radius_gallery:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/{model}/radius_gallery.png",
+            f"{FIGURES}/{{model}}/radius_gallery.png",
             caption="../report/radius_gallery.rst",
             category="Mask-size sweep",
             subcategory="{model}",
@@ -100,8 +104,9 @@ rule figure_radius_gallery:
             },
         ),
     log:
-        "logs/figures/{model}/radius_gallery.log",
+        f"{LOGS}/figures/{{model}}/radius_gallery.log",
     params:
+        code=library_code("figure.py"),
         kind="radius_gallery",
         gallery=PLAN.figures.get("gallery"),
     script:
@@ -110,18 +115,19 @@ rule figure_radius_gallery:
 
 rule figure_model_comparison:
     input:
-        metrics="results/metrics.parquet",
-        trends="results/trends.parquet",
+        metrics=PLAN.path(plan_config.METRICS),
+        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
-            "results/figures/model_comparison.png",
+            f"{FIGURES}/model_comparison.png",
             caption="../report/model_comparison.rst",
             category="Beyond the study",
             labels={"figure": "models compared; mask-edge band vs far"},
         ),
     log:
-        "logs/figures/model_comparison.log",
+        f"{LOGS}/figures/model_comparison.log",
     params:
+        code=library_code("figure.py"),
         kind="model_comparison",
     script:
         "../scripts/figure.py"

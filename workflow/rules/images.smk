@@ -6,9 +6,13 @@ rule download_image:
     output:
         plan_config.RAW_IMAGE,
     log:
-        "logs/download_image/{image}.log",
+        f"{SHARED_LOGS}/download_image/{{source}}.log",
+    wildcard_constraints:
+        source=source_keys(),
     params:
+        code=library_code("download_image.py"),
         source=get_image_source,
+        images=get_source_users,
         fingerprint=get_source_fingerprint,
     script:
         "../scripts/download_image.py"
@@ -16,12 +20,13 @@ rule download_image:
 
 rule downsample:
     input:
-        plan_config.RAW_IMAGE,
+        get_raw_image,
     output:
-        plan_config.IMAGE,
+        PLAN.path(plan_config.IMAGE),
     log:
-        "logs/downsample/{image}.log",
+        f"{LOGS}/downsample/{{image}}.log",
     params:
+        code=library_code("downsample.py"),
         max_side=config["downsample"]["max_side"],
         multiple=config["downsample"]["multiple"],
     script:
@@ -30,12 +35,13 @@ rule downsample:
 
 rule mask:
     input:
-        plan_config.IMAGE,
+        PLAN.path(plan_config.IMAGE),
     output:
         mask_outputs(),
     log:
-        "logs/mask/{image}.log",
+        f"{LOGS}/mask/{{image}}.log",
     params:
+        code=library_code("mask.py"),
         radius_pct=PLAN.radius_pct,
     script:
         "../scripts/mask.py"
@@ -43,14 +49,15 @@ rule mask:
 
 rule regions:
     input:
-        plan_config.IMAGE,
+        PLAN.path(plan_config.IMAGE),
     output:
-        plan_config.REGIONS,
+        PLAN.path(plan_config.REGIONS),
     log:
-        "logs/regions/{image}.log",
+        f"{LOGS}/regions/{{image}}.log",
     wildcard_constraints:
         image=procedural_image_names(),
     params:
-        source=get_image_source,
+        code=library_code("regions.py"),
+        source=get_image_spec,
     script:
         "../scripts/regions.py"

@@ -1,14 +1,14 @@
 rule inpaint:
     input:
         model=get_model_dir,
-        image=plan_config.IMAGE,
+        image=PLAN.path(plan_config.IMAGE),
         masks=get_masks,
     output:
-        plan_config.MANIFEST,
+        PLAN.path(plan_config.MANIFEST),
     log:
-        "logs/inpaint/{model}/{image}.log",
+        f"{LOGS}/inpaint/{{model}}/{{image}}.log",
     benchmark:
-        "benchmarks/inpaint/{model}/{image}.tsv"
+        f"{BENCHMARKS}/inpaint/{{model}}/{{image}}.tsv"
     threads: 1
     # Runtime and memory scale with the job's work and grow on each retry (see
     # maskleak.resources); on a cluster the gpu request becomes `sbatch --gpus=1`.
@@ -17,6 +17,7 @@ rule inpaint:
         runtime=get_inpaint_runtime_min,
         mem_mb=get_inpaint_mem_mb,
     params:
+        code=library_code("inpaint.py"),
         tasks=get_inpaint_tasks,
         settings=config["inpaint"],
         variant=get_model_variant,

@@ -6,10 +6,11 @@ rule get_model:
     output:
         directory(plan_config.MODEL_DIR),
     log:
-        "logs/get_model/{model}.log",
+        f"{SHARED_LOGS}/get_model/{{model_key}}.log",
     wildcard_constraints:
-        model=built_model_names(),
+        model_key=built_model_keys(),
     params:
+        code=get_model_code,
         spec=get_model_spec,
     script:
         "../scripts/get_model.py"
