@@ -3,6 +3,13 @@ configs run one after the other keep their own results and reports."""
 
 from __future__ import annotations
 
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +20,7 @@ import pytest
 import yaml
 
 from test_workflow import (
+    CONFIG_NAME,
     SMALL,
     copy_workflow,
     finished_run,
@@ -166,3 +174,45 @@ def test_two_configs_keep_their_own_results_and_reports(tmp_path: Path):
         assert f"results/{other['run']}/" not in text
     # The second run has no tiny9: neither its figures nor its captions mention it.
     assert "tiny9" in reports["first"] and "tiny9" not in reports["second"]
+
+
+def test_a_killed_run_leaves_a_lock_and_the_hint_says_how_to_clear_it(tmp_path: Path):
+    workdir = copy_workflow(tmp_path)
+    (workdir / CONFIG_NAME).write_text(yaml.safe_dump(CONFIG))
+    env = {**os.environ, "PYTHONPATH": str(workdir / "src")}
+    command = [sys.executable, "-m", "snakemake", "--configfile", CONFIG_NAME, "--cores", "1"]
+    run = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    locks = workdir / ".snakemake/locks"
+    deadline = time.monotonic() + 120
+    while not any(locks.glob("*.lock")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    assert any(locks.glob("*.lock"))
+
+    # A dry run does not lock; a real run refuses to start, and says how to go on.
+    stuck = snakemake(workdir, CONFIG)
+    assert stuck.returncode != 0 and "LockException" in stuck.stderr
+    hints = [line for line in stuck.stderr.splitlines() if line.startswith("maskleak: ")]
+    assert len(hints) == 1 and "--unlock" in hints[0]
+    fix = re.search(r"`([^`]+)`", hints[0])
+    assert fix and shlex.split(fix[1]) == ["snakemake", "--unlock", "--configfile", CONFIG_NAME]
+    unlock = subprocess.run(
+        [sys.executable, "-m", *shlex.split(fix[1])],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert unlock.returncode == 0, unlock.stderr[-2000:]
+    again = snakemake(workdir, CONFIG, "-n")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "maskleak: " not in again.stderr

@@ -1,5 +1,6 @@
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.logging import logger
@@ -8,6 +9,7 @@ from snakemake.utils import validate
 from maskleak import code_version
 from maskleak import config as plan_config
 from maskleak import resources as job_resources
+from maskleak import workflow_hints
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -15,6 +17,10 @@ PLAN = plan_config.Plan(
     config, plan_config.default_run_name(workflow.overwrite_configfiles)
 )
 logger.info(PLAN.summary())
+if workflow.is_main_process and "--unlock" not in sys.argv:
+    lock_hint = workflow_hints.unlock_hint(workflow.overwrite_configfiles)
+    if lock_hint:
+        logger.warning(lock_hint)
 
 # This run's folders; rules fill in their wildcards.
 RESULTS = PLAN.path(plan_config.RESULTS)
