@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from maskleak.models import RECORD_FILE, describe, load_pipeline, model_fingerprint
+from maskleak.errors import InputError
+from maskleak.models import (
+    MODEL_PARTS,
+    RECORD_FILE,
+    check_model_folder,
+    describe,
+    load_pipeline,
+    model_fingerprint,
+)
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO_ID = "someone/tiny-inpaint"
@@ -178,3 +186,80 @@ def test_tiny_tokenizer_uses_its_clip_vocabulary(tiny_models):
     assert ids[0] == vocab["<|startoftext|>"] and ids[-1] == vocab["<|endoftext|>"]
     assert ids[1] == vocab["the</w>"]
     assert len(vocab) == 518 and tokenizer.model_max_length == 77
+
+
+NEEDS = (
+    "(a diffusers folder needs model_index.json, unet/, vae/, text_encoder/, tokenizer/, "
+    "scheduler/)"
+)
+
+
+def broken_copy(tiny_models, tmp_path, *remove: str) -> Path:
+    folder = tmp_path / "models" / "broken"
+    shutil.copytree(tiny_models[9], folder)
+    for rel in remove:
+        path = folder / rel
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    return folder
+
+
+def test_model_folder_without_unet_says_so_in_one_line(tiny_models, tmp_path):
+    folder = broken_copy(tiny_models, tmp_path, "unet")
+    with pytest.raises(InputError) as caught:
+        load_pipeline(folder)
+    assert str(caught.value) == f"model folder {folder}: missing unet/ {NEEDS}"
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("remove", "missing"),
+    [
+        (("model_index.json",), "model_index.json"),
+        (("vae",), "vae/"),
+        (("unet/config.json",), "unet/config.json"),
+        (("text_encoder/model.safetensors",), "text_encoder/ weights (*.safetensors or *.bin)"),
+        (("scheduler/scheduler_config.json",), "scheduler/scheduler_config.json"),
+        # Without these two, diffusers loads a tokenizer anyway: of 2 tokens (measured),
+        # or with no length limit.
+        (("tokenizer",), "tokenizer/"),
+        (
+            ("tokenizer/tokenizer.json",),
+            "tokenizer/tokenizer.json or tokenizer/vocab.json and tokenizer/merges.txt",
+        ),
+        (("tokenizer/tokenizer_config.json",), "tokenizer/tokenizer_config.json"),
+    ],
+)
+def test_each_missing_part_is_named(tiny_models, tmp_path, remove, missing):
+    folder = broken_copy(tiny_models, tmp_path, *remove)
+    with pytest.raises(InputError) as caught:
+        check_model_folder(folder)
+    assert str(caught.value) == f"model folder {folder}: missing {missing} {NEEDS}"
+
+
+def test_model_index_must_list_every_part(tiny_models, tmp_path):
+    folder = broken_copy(tiny_models, tmp_path)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "unet": [None, None]}))
+    with pytest.raises(InputError, match=r"model_index\.json lists no unet"):
+        check_model_folder(folder)
+    with pytest.raises(InputError, match="not found"):
+        check_model_folder(tmp_path / "absent")
+
+
+def test_parts_are_what_the_pipeline_requires():
+    from diffusers import StableDiffusionInpaintPipeline as Pipeline
+
+    expected, _ = Pipeline._get_signature_keys(Pipeline)
+    assert set(MODEL_PARTS) == set(expected) - set(Pipeline._optional_components)
+
+
+def test_optional_parts_listed_but_absent_load(tiny_models, tmp_path):
+    """A hub checkpoint's model_index.json lists a safety checker and a feature extractor
+    (as SD 1.5's does), which download_model does not fetch: the folder still loads."""
+    folder = broken_copy(tiny_models, tmp_path)
+    index = json.loads((folder / "model_index.json").read_text())
+    index["safety_checker"] = ["stable_diffusion", "StableDiffusionSafetyChecker"]
+    index["feature_extractor"] = ["transformers", "CLIPImageProcessor"]
+    (folder / "model_index.json").write_text(json.dumps(index))
+    pipe = load_pipeline(folder)
+    assert pipe.feature_extractor is None and pipe.safety_checker is None

@@ -4,12 +4,13 @@ either through the one code path a real Stable Diffusion checkpoint uses
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,19 @@ HUB_ALLOW_PATTERNS = [
     "vae/*.json",
 ]
 HUB_WEIGHT_DIRS = ("text_encoder", "unet", "vae")
+
+#: The parts of a model folder StableDiffusionInpaintPipeline.from_pretrained loads, each
+#: with the files it needs ("a|b+c": a, or b and c), and whether it needs weights (named
+#: by variant and sharding: any *.safetensors or *.bin). Its optional parts
+#: (safety_checker, feature_extractor, image_encoder) are never loaded.
+MODEL_PARTS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "unet": (("config.json",), True),
+    "vae": (("config.json",), True),
+    "text_encoder": (("config.json",), True),
+    # Without these, CLIPTokenizer loads anyway: with 2 tokens, or no length limit.
+    "tokenizer": (("tokenizer_config.json", "tokenizer.json|vocab.json+merges.txt"), False),
+    "scheduler": (("scheduler_config.json",), False),
+}
 
 
 def _clip_vocab() -> tuple[dict[str, int], list[str]]:
@@ -329,6 +343,57 @@ def _is_tiny(model_dir: str | os.PathLike[str] | None) -> bool:
         return False  # a folder this project did not build: a real checkpoint
 
 
+def check_model_folder(model_dir: str | os.PathLike[str]) -> None:
+    """Raise a one-line InputError naming the folder and the first missing part, where
+    ``model_dir`` lacks something :data:`MODEL_PARTS` lists: diffusers' own errors name
+    a file and a folder but not what is wrong, and a tokenizer it loads silently."""
+    folder = Path(model_dir)
+    needs = ", ".join(["model_index.json"] + [f"{part}/" for part in MODEL_PARTS])
+    where = f"model folder {folder}:"
+
+    def missing(what: str) -> InputError:
+        return InputError(f"{where} missing {what} (a diffusers folder needs {needs})")
+
+    if not folder.is_dir():
+        raise InputError(f"{where} not found (or not a folder)")
+    if not (folder / "model_index.json").is_file():
+        raise missing("model_index.json")
+    try:
+        index = json.loads((folder / "model_index.json").read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"{where} model_index.json is not valid JSON: {err}") from err
+    for part, (files, weighted) in MODEL_PARTS.items():
+        entry = index.get(part) if isinstance(index, dict) else None
+        if not isinstance(entry, list) or None in entry:
+            raise InputError(f"{where} model_index.json lists no {part} (a pipeline needs {needs})")
+        if not (folder / part).is_dir():
+            raise missing(f"{part}/")
+        for alternatives in files:
+            options = [option.split("+") for option in alternatives.split("|")]
+            if not any(all((folder / part / f).is_file() for f in opt) for opt in options):
+                raise missing(" or ".join(" and ".join(f"{part}/{f}" for f in o) for o in options))
+        weights = [p for p in (folder / part).iterdir() if p.suffix in (".safetensors", ".bin")]
+        if weighted and not weights:
+            raise missing(f"{part}/ weights (*.safetensors or *.bin)")
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Loading without diffusers' and transformers' tqdm bars, whose carriage returns and
+    escapes would garble a job's log file."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    shown = [m for m in (diffusers_logging, transformers_logging) if m.is_progress_bar_enabled()]
+    for module in shown:
+        module.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for module in shown:
+            module.enable_progress_bar()
+
+
 def load_pipeline(
     model_dir: str | os.PathLike[str],
     scheduler: str = "default",
@@ -341,22 +406,26 @@ def load_pipeline(
     from diffusers import schedulers as diffusers_schedulers
 
     folder = Path(model_dir)
-    if not (folder / "model_index.json").is_file():
-        raise InputError(f"{folder}: not a diffusers model folder (no model_index.json)")
+    check_model_folder(folder)
     if scheduler != "default" and scheduler not in SCHEDULERS:
         raise InputError(
             f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, got {scheduler!r}"
         )
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device, folder)
-    pipe = StableDiffusionInpaintPipeline.from_pretrained(
-        folder,
-        dtype=torch_dtype,
-        variant=variant,
-        safety_checker=None,
-        requires_safety_checker=False,
-        local_files_only=True,
-    )
+    with _no_progress_bars():
+        # The optional parts as None: a checkpoint's model_index.json lists a
+        # feature_extractor that download_model does not fetch and the job never uses.
+        pipe = StableDiffusionInpaintPipeline.from_pretrained(
+            folder,
+            dtype=torch_dtype,
+            variant=variant,
+            safety_checker=None,
+            feature_extractor=None,
+            image_encoder=None,
+            requires_safety_checker=False,
+            local_files_only=True,
+        )
     if scheduler != "default":
         scheduler_cls = getattr(diffusers_schedulers, SCHEDULERS[scheduler])
         pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
