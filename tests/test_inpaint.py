@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -170,6 +171,16 @@ def test_mask_size_mismatch_names_the_mask(tiny_models, scene, tmp_path):
     with pytest.raises(InputError, match="wrong.png"):
         job(tiny_models[9], scene, [task], tmp_path / "m.json")
     assert not (tmp_path / "m.json").exists() and not (tmp_path / "o.png").exists()
+
+
+def test_broken_model_folder_fails_before_anything_is_written(tiny_models, scene, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_models[9], model)
+    shutil.rmtree(model / "unet")
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=f"model folder {model}: missing unet/ "):
+        job(model, scene, tasks_for(out, scene), tmp_path / "m.json")
+    assert not out.exists() and not (tmp_path / "m.json").exists()
 
 
 def test_tiny_vae_round_trip_is_the_8x8_block_mean(tiny_models, scene, tmp_path):

@@ -80,6 +80,11 @@ def test_merging_packs_later_schedules_into_running_batches(tiny_models, scene, 
         str(out / "m.json"),
     )
     assert (summary["unet_evaluations"], summary["unet_images"]) == (11, 17)
+    # Counted ahead, for the job's plan line, by the merger on a stand-in UNet.
+    schedules = [merged_calls.schedule(sd15_scheduler(), 10, s) for s in (1.0, 0.5)]
+    assert merged_calls.planned_evaluations([(t, 1) for t in schedules], 2) == 11
+    # Classifier-free guidance evaluates each image twice: 2 rows fill a batch of 2.
+    assert merged_calls.planned_evaluations([(t, 1) for t in schedules], 2, 2) == 17
 
 
 def test_schedule_is_what_the_pipeline_calls_the_unet_at(tiny_models, scene):
@@ -165,9 +170,13 @@ def test_live_image_cap_starts_calls_in_waves():
     def call(proxy):
         walk(proxy, SCHEDULE)
 
-    merger = merged_calls.UNetMerger(unet, max_batch=4, max_live_images=2)
+    seen: list[int] = []
+    merger = merged_calls.UNetMerger(
+        unet, max_batch=4, max_live_images=2, on_evaluation=seen.append
+    )
     merger.run([merged_calls.Call(SCHEDULE, 1, call) for _ in range(3)])
     assert sizes == [2, 2, 2, 1, 1, 1]
+    assert seen == [1, 2, 3, 4, 5, 6]  # the progress hook, after each evaluation
 
 
 def test_auto_batch_size_from_gpu_memory():

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from maskleak import gpus, merged_calls, models
+from maskleak import gpus, merged_calls, models, progress
 from maskleak.batch_size import resolve_batch_size
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
@@ -141,6 +141,7 @@ def run_job(
 
     Returns counts and timings; the model is loaded only if something must be computed."""
     started = time.perf_counter()
+    models.check_model_folder(model_dir)
     if threads:
         import torch
 
@@ -187,6 +188,8 @@ def run_job(
         if task.inpainted_path not in pending and _existing_key(task.inpainted_path) != key:
             pending.add(task.inpainted_path)
             todo.append((task, entry))
+    paths = [task.inpainted_path for task in tasks]
+    log.info("%s", progress.job_plan_line(paths, len(todo), model_name, image_name, device, dtype))
 
     computed_s = 0.0
     batching: dict[str, Any] = {}
@@ -272,17 +275,22 @@ def _compute(
         save_png(result, task.inpainted_path, record)
 
     by_strength: dict[float, list[tuple[Task, Mapping[str, Any]]]] = defaultdict(list)
-    roundtrip: Image.Image | None = None
+    roundtrips = [(t, e) for t, e in todo if e["mode"] == MODE_VAE_ROUNDTRIP]
     for task, todo_entry in todo:
-        if todo_entry["mode"] == MODE_VAE_ROUNDTRIP:
-            if roundtrip is None:
-                roundtrip = _vae_roundtrip(pipe, image)
-            save(task, todo_entry, roundtrip)
-        else:
+        if todo_entry["mode"] != MODE_VAE_ROUNDTRIP:
             by_strength[task.strength].append((task, todo_entry))
 
     size = resolve_batch_size(settings.batch_size, device, pipe, image.width * image.height)
     calls = pipeline_calls(by_strength, size)
+    merge = merged_calls.should_merge(size, len(calls))
+    schedules = {s: merged_calls.schedule(pipe.scheduler, settings.steps, s) for s in by_strength}
+    planned = [(schedules[s], len(chunk)) for s, chunk in calls]
+    tracker = progress.plan_compute(pipe, settings.guidance_scale, len(roundtrips), planned, size)
+    if roundtrips:
+        roundtrip = _vae_roundtrip(pipe, image)
+        for task, todo_entry in roundtrips:
+            save(task, todo_entry, roundtrip)
+        tracker.finished(len(roundtrips))
 
     def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
         mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
@@ -290,10 +298,14 @@ def _compute(
         results = _denoise(p, image, mask_images, strength, seeds, settings)
         for (done, done_entry), result in zip(chunk, results, strict=True):
             save(done, done_entry, result)
+        # Merged calls' evaluations are shared; the merger reports them as they happen.
+        tracker.finished(len(chunk), 0 if merge else len(schedules[strength]))
 
     batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
-    if merged_calls.should_merge(size, len(calls)):
-        stats = merged_calls.run_merged(pipe, calls, size, settings.steps, call)
+    if merge:
+        stats = merged_calls.run_merged(
+            pipe, calls, size, settings.steps, call, on_evaluation=tracker.evaluated
+        )
         log.info(
             "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
             len(calls),

@@ -151,14 +151,23 @@ class UNetMerger:
         max_live_images: most images of calls running at once (at least one call runs):
             each running call holds its image, mask and latents on the device. Calls
             start in the order given, as earlier ones finish.
+        on_evaluation: called in the caller's thread after each UNet evaluation, with
+            the evaluations made so far (a job's progress log).
     """
 
-    def __init__(self, unet: Any, max_batch: int, max_live_images: int | None = None) -> None:
+    def __init__(
+        self,
+        unet: Any,
+        max_batch: int,
+        max_live_images: int | None = None,
+        on_evaluation: Callable[[int], object] | None = None,
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         self.unet = unet
         self.max_batch = max_batch
         self.max_live_images = max_live_images
+        self.on_evaluation = on_evaluation
         self._cond = threading.Condition()
         self._serial_lock = threading.Lock()
         self._pending: list[_Request] = []
@@ -271,6 +280,8 @@ class UNetMerger:
                 for request in taken:
                     self._pending.remove(request)
             self._evaluate(taken)
+            if self.on_evaluation is not None:
+                self.on_evaluation(self.evaluations)
 
     def _next_batch(self) -> list[_Request]:
         """The waiting requests at the latest timestep (schedules run downwards), in job
@@ -337,18 +348,19 @@ def run_merged(
     max_batch: int,
     steps: int,
     call: Callable[[float, Sequence[Any], Any], None],
+    on_evaluation: Callable[[int], object] | None = None,
 ) -> dict[str, int]:
     """Make pipeline calls of ``pipe`` merged, at most ``LIVE_BATCHES`` batches' worth of
     images at once: ``calls`` are (strength, items), started in that order;
     ``call(strength, items, pipeline)`` makes one with the pipeline it is given, a copy of
     ``pipe`` with its own scheduler whose UNet is this run's proxy, whose VAE work and
-    prompt encoding run one call at a time. Returns the UNet evaluations and the images
-    they held."""
+    prompt encoding run one call at a time. ``on_evaluation`` as for :class:`UNetMerger`.
+    Returns the UNet evaluations and the images they held."""
     from diffusers import AsymmetricAutoencoderKL
 
     from maskleak.models import call_copy
 
-    merger = UNetMerger(pipe.unet, max_batch, LIVE_BATCHES * max_batch)
+    merger = UNetMerger(pipe.unet, max_batch, LIVE_BATCHES * max_batch, on_evaluation)
     jobs = []
     for strength, items in calls:
         worker = call_copy(pipe)
@@ -365,3 +377,24 @@ def run_merged(
         jobs.append(Call(schedule(pipe.scheduler, steps, strength), len(items), job))
     merger.run(jobs)
     return {"unet_evaluations": merger.evaluations, "unet_images": merger.images}
+
+
+def planned_evaluations(
+    calls: Sequence[tuple[Sequence[float], int]], max_batch: int, rows_per_image: int = 1
+) -> int:
+    """The UNet evaluations :func:`run_merged` makes for calls given as (timesteps,
+    images), counted exactly by the real merger on a stand-in UNet. ``rows_per_image``: 2
+    with classifier-free guidance, which evaluates each image twice in one batch."""
+    import torch
+
+    def walk(timesteps: Sequence[float], images: int) -> Callable[[Any], None]:
+        def run(unet: Any) -> None:
+            rows = torch.zeros((images * rows_per_image, 1))
+            for t in timesteps:
+                unet(rows, torch.tensor(t), encoder_hidden_states=rows, return_dict=False)
+
+        return run
+
+    merger = UNetMerger(lambda rows, *_, **__: (rows,), max_batch, LIVE_BATCHES * max_batch)
+    merger.run([Call(t, n, walk(t, n)) for t, n in calls])
+    return merger.evaluations
