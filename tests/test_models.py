@@ -15,16 +15,14 @@ from pathlib import Path
 
 import pytest
 
+from maskleak import model_folders, models
+from maskleak import tiny_models as builders
+from maskleak.code_version import library_files
 from maskleak.errors import InputError
-from maskleak.models import (
-    MODEL_PARTS,
-    RECORD_FILE,
-    check_model_folder,
-    describe,
-    load_pipeline,
-    model_fingerprint,
-)
+from maskleak.model_folders import RECORD_FILE, model_fingerprint
+from maskleak.models import MODEL_PARTS, check_model_folder, describe, load_pipeline
 
+REPO = Path(__file__).resolve().parents[1]
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 REPO_ID = "someone/tiny-inpaint"
 
@@ -101,7 +99,7 @@ def download(endpoint: str, dest: Path, repo_id: str = REPO_ID):
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_ENDPOINT=endpoint, HF_HOME=str(dest.parent.parent / "hf-home"))
     code = (
-        "import sys; from maskleak.models import download_model; "
+        "import sys; from maskleak.model_folders import download_model; "
         f"download_model(sys.argv[1], {repo_id!r}, 'main')"
     )
     return subprocess.run(
@@ -263,3 +261,39 @@ def test_optional_parts_listed_but_absent_load(tiny_models, tmp_path):
     (folder / "model_index.json").write_text(json.dumps(index))
     pipe = load_pipeline(folder)
     assert pipe.feature_extractor is None and pipe.safety_checker is None
+
+
+def test_moved_names_still_import_from_models():
+    """Building (tiny_models) and model folders (model_folders) live in their own modules;
+    callers that import these names from maskleak.models get the same objects."""
+    moved = {
+        builders: (
+            "InpaintPipeline",
+            "build_sd15_like_pipeline",
+            "build_tiny_pipeline",
+            "sd15_scheduler",
+            "set_block_mean_vae",
+        ),
+        model_folders: (
+            "HUB_ALLOW_PATTERNS",
+            "HUB_WEIGHT_DIRS",
+            "RECORD_FILE",
+            "download_model",
+            "get_model",
+            "model_fingerprint",
+            "save_tiny_model",
+        ),
+    }
+    for module, names in moved.items():
+        for name in names:
+            assert getattr(models, name) is getattr(module, name), name
+            assert name in models.__all__, name
+    assert all(hasattr(models, name) for name in models.__all__)
+
+
+def test_get_model_rule_runs_no_loading_code():
+    """The get_model script imports model_folders, so an edit to the loading code in
+    maskleak.models does not rebuild the tiny models (their code hash excludes it)."""
+    names = {p.name for p in library_files(REPO / "workflow/scripts/get_model.py")}
+    assert {"model_folders.py", "tiny_models.py"} <= names
+    assert "models.py" not in names

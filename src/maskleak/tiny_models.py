@@ -1,0 +1,233 @@
+"""Offline diffusion models built in code, with no download: the tiny Stable-Diffusion-shaped
+inpainting pipeline (seeded random UNet and text encoder, the exact block-mean VAE), and
+SD 1.5's exact architecture with random weights for throughput measurements."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from maskleak.errors import InputError
+
+if TYPE_CHECKING:
+    import torch
+
+#: diffusers' StableDiffusionInpaintPipeline; its lazy imports defeat static typing.
+InpaintPipeline = Any
+
+
+def _clip_vocab() -> tuple[dict[str, int], list[str]]:
+    """A minimal byte-level BPE vocabulary in CLIP's layout, so CLIPTokenizer loads with no
+    download: the 256 byte symbols, the same with ``</w>``, a few merges, and the specials."""
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    merges = ["t h", "th e</w>", "a n", "an d</w>"]
+    tokens = symbols + [s + "</w>" for s in symbols] + ["th", "the</w>", "an", "and</w>"]
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {tok: i for i, tok in enumerate(tokens)}, merges
+
+
+def _offline_tokenizer() -> tuple[Any, dict[str, int]]:
+    """A CLIPTokenizer built from :func:`_clip_vocab` (no download), and its vocabulary.
+
+    transformers 5's constructor takes the vocabulary and merges themselves; given only
+    ``vocab_file``/``merges_file`` it silently falls back to a 3-token vocabulary."""
+    from transformers import CLIPTokenizer
+
+    vocab, merges = _clip_vocab()
+    # Annotated as list[str], but the BPE backend needs (left, right) pairs at run time.
+    pairs = [tuple(merge.split(" ")) for merge in merges]
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=pairs, model_max_length=77)  # type: ignore[arg-type]
+    return tokenizer, vocab
+
+
+def sd15_scheduler() -> Any:
+    """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        skip_prk_steps=True,
+        set_alpha_to_one=False,
+        steps_offset=1,
+    )
+
+
+def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
+    """A small Stable-Diffusion-shaped inpainting pipeline: UNet and text encoder with
+    seeded random weights, and the exact block-mean VAE of :func:`set_block_mean_vae`.
+
+    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
+    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
+    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
+    pipeline blends image latents back outside the mask at every step."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    if unet_in_channels not in (4, 9):
+        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
+    tokenizer, vocab = _offline_tokenizer()
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=32,
+        in_channels=unet_in_channels,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(32, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+    )
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        norm_num_groups=1,
+        layers_per_block=1,
+        mid_block_add_attention=False,
+        sample_size=256,
+        scaling_factor=0.18215,
+    )
+    set_block_mean_vae(vae)
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(vocab),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=77,
+            bos_token_id=vocab["<|startoftext|>"],
+            eos_token_id=vocab["<|endoftext|>"],
+            pad_token_id=vocab["<|endoftext|>"],
+        )
+    )
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=sd15_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: float = 20.0) -> None:
+    """Turn a tiny AutoencoderKL (8 channels everywhere, one norm group, one resnet per
+    block, no attention) into an exact, interpretable autoencoder: the latent of each
+    8x8 pixel block is its mean RGB (4th channel 0), and decoding repeats that mean over
+    the block. No training, no randomness.
+
+    Why this VAE: its round trip loses exactly what a latent bottleneck loses (detail
+    within 8x8 blocks), so flat regions survive and textured ones do not, and a mask
+    applied at latent resolution changes whole 8x8 blocks at the mask edge: the two
+    explanations the study offers for its observations, each isolated.
+
+    How: every resnet's second conv is zero, so each resnet is the identity. Signals
+    travel as a pair of channels +eps*x and -eps*x beside two constant channels +const
+    and -const, so the final GroupNorm's mean is exactly 0 and its std is fixed by the
+    constants (the signal moves it by ~eps^2 relative, which keeps a faint global
+    coupling, as real VAEs' GroupNorms have). The norm's affine maps the signal to
+    ``bias + x`` where SiLU is the identity to ~1e-7, and the odd pair cancels even-order
+    error. Down-sampling convs average 2x2; up-sampling convs keep the nearest pixel."""
+    import torch
+
+    enc, dec = vae.encoder, vae.decoder
+    channels = enc.conv_in.out_channels
+    if channels != 8 or enc.conv_norm_out.num_groups != 1:
+        raise ValueError("set_block_mean_vae needs 8 channels and norm_num_groups=1")
+    sigma = const * (2 / channels) ** 0.5  # std of the two constant channels over 8
+
+    def signal_in(conv: torch.nn.Conv2d, n_in: int) -> None:
+        for c in range(n_in):
+            conv.weight[c, c, 1, 1] = eps
+            conv.weight[3 + c, c, 1, 1] = -eps
+        assert conv.bias is not None  # diffusers' VAE convs all have biases
+        conv.bias[6], conv.bias[7] = const, -const
+
+    def signal_norm(norm: torch.nn.GroupNorm) -> None:
+        norm.weight[:6] = sigma / eps
+        norm.bias[:6] = bias
+
+    def signal_out(conv: torch.nn.Conv2d) -> None:
+        for c in range(3):
+            conv.weight[c, c, 1, 1] = 0.5
+            conv.weight[c, 3 + c, 1, 1] = -0.5
+
+    with torch.no_grad():
+        for param in vae.parameters():
+            param.zero_()
+        signal_in(enc.conv_in, 3)
+        for block in enc.down_blocks:
+            for down in block.downsamplers or []:
+                for c in range(channels):
+                    down.conv.weight[c, c, 0:2, 0:2] = 0.25
+        signal_norm(enc.conv_norm_out)
+        signal_out(enc.conv_out)
+        enc.conv_out.bias[4:] = -30.0  # log-variance: the posterior is a point
+        for i in range(vae.quant_conv.out_channels):
+            vae.quant_conv.weight[i, i, 0, 0] = 1.0
+        for i in range(vae.post_quant_conv.out_channels):
+            vae.post_quant_conv.weight[i, i, 0, 0] = 1.0
+        signal_in(dec.conv_in, 3)
+        for block in dec.up_blocks:
+            for up in block.upsamplers or []:
+                for c in range(channels):
+                    up.conv.weight[c, c, 1, 1] = 1.0
+        signal_norm(dec.conv_norm_out)
+        signal_out(dec.conv_out)
+
+
+def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
+    """Stable Diffusion 1.5's exact architecture (UNet2DConditionModel's defaults, the SD
+    VAE, a CLIP ViT-L/14-sized text encoder) with seeded random weights: the same compute
+    as the real checkpoint, for throughput measurements where no weights can be fetched."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=64, in_channels=unet_in_channels, cross_attention_dim=768
+    )
+    vae = AutoencoderKL(
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512),
+        layers_per_block=2,
+        latent_channels=4,
+        sample_size=512,
+        scaling_factor=0.18215,
+    )
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=49408,
+            hidden_size=768,
+            intermediate_size=3072,
+            num_hidden_layers=12,
+            num_attention_heads=12,
+            max_position_embeddings=77,
+            hidden_act="quick_gelu",
+        )
+    )
+    return StableDiffusionInpaintPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=_offline_tokenizer()[0],
+        unet=unet,
+        scheduler=sd15_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
