@@ -17,6 +17,35 @@ def default_config():
     return yaml.safe_load((REPO / "config/config.yaml").read_text())
 
 
+def small_config():
+    return yaml.safe_load((REPO / ".test/config.yaml").read_text())
+
+
+def dry_run(workdir: Path, config: dict) -> subprocess.CompletedProcess[str]:
+    """``snakemake -n`` of the real workflow on ``config``, in ``workdir``."""
+    cfg = workdir / "run.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "-d",
+            str(workdir),
+            "--configfile",
+            str(cfg),
+            "-n",
+            "--cores",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 @pytest.mark.parametrize(
     ("value", "label"),
     [(80.0, "80"), (0.5, "0.5"), (1 / 99, "0.0101"), (20 + 60 / 49, "21.2245"), (0.0, "0")],
@@ -31,7 +60,33 @@ def test_expand_values_linspace_matches_study():
     assert len(strengths) == 100 and strengths[0] == 0.0 and strengths[-1] == 1.0
     assert strengths[1] == pytest.approx(1 / 99)
     radii = expand_values({"start": 20, "stop": 80, "num": 50}, "k")
-    assert radii == list(np.linspace(20, 80, 50))
+    assert radii == [round(float(r), 9) for r in np.linspace(20, 80, 50)]
+
+
+def test_expand_values_rounds_to_nine_decimals():
+    """One canonical float per value, whichever notation wrote it: linspace's
+    0.6000000000000001 is 0.6, and -0.0 is 0.0."""
+    assert expand_values({"start": 0, "stop": 1, "num": 6}, "k") == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert expand_values([0.30000000000000004, 1 / 3], "k") == [0.3, 0.333333333]
+    values = expand_values({"start": -1, "stop": 0, "num": 3}, "k") + expand_values([-0.0], "k")
+    assert values == [-1.0, -0.5, 0.0, 0.0]
+    assert all(str(v) != "-0.0" for v in values)
+
+
+def test_linspace_and_list_notations_give_identical_tasks():
+    """Same file names must mean same values: the cache key of an inpainting (its
+    strength and radius) may not depend on how the config wrote the sweep."""
+    by_range = default_config()
+    by_range["experiments"]["strength_sweep"]["strengths"] = {"start": 0, "stop": 1, "num": 6}
+    by_range["experiments"]["mask_size_sweep"]["radius_pct"] = {"start": 20, "stop": 80, "num": 4}
+    by_list = default_config()
+    by_list["experiments"]["strength_sweep"]["strengths"] = [0, 0.2, 0.4, 0.6, 0.8, 1]
+    by_list["experiments"]["mask_size_sweep"]["radius_pct"] = [20, 40, 60, 80]
+    a, b = Plan(by_range), Plan(by_list)
+    assert a.tasks("tiny9", "astronaut") == b.tasks("tiny9", "astronaut")
+    assert a.radius_pct == b.radius_pct
+    strengths = {t["strength"] for t in a.tasks("tiny9", "astronaut")}
+    assert 0.6 in strengths and 0.6000000000000001 not in strengths
 
 
 def test_expand_values_errors_name_the_key():
@@ -72,6 +127,32 @@ def test_unknown_figure_image_names_key():
     config["figures"]["worst_case_images"] = ["astronaut", "nope"]
     with pytest.raises(InputError, match=r"figures.worst_case_images\[1\]"):
         Plan(config)
+
+
+def test_max_side_below_multiple_names_key():
+    config = default_config()
+    config["downsample"] = {"max_side": 16, "multiple": 32}
+    with pytest.raises(InputError, match=r"^config key downsample\.max_side: 16 is less than "):
+        Plan(config)
+
+
+def test_procedural_image_too_small_after_downsampling_names_image_key():
+    config = small_config()  # max_side 64, multiple 32
+    config["images"]["strip"] = {"kind": "procedural", "seed": 0, "width": 640, "height": 40}
+    with pytest.raises(InputError) as info:
+        Plan(config)
+    message = str(info.value)
+    assert message.startswith("config key images.strip: 640x40 px is too small for ")
+    assert "downsample.multiple=32" in message and "64x0" in message
+
+
+def test_upper_and_lower_case_checksums_are_one_source():
+    upper, lower = small_config(), small_config()
+    upper["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "AB" * 32}
+    lower["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "ab" * 32}
+    plan = Plan(upper)
+    assert plan.image_source("photo")["sha256"] == "ab" * 32
+    assert plan.source_key("photo") == Plan(lower).source_key("photo")
 
 
 def test_strength_out_of_range_names_key():
@@ -120,6 +201,76 @@ def test_schema_rejects_bad_values_before_any_job(tmp_path, edit, needle):
     assert run.returncode != 0
     assert needle in run.stdout + run.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
+
+
+def _visible_error(run: subprocess.CompletedProcess[str]) -> list[str]:
+    """What the user sees of a failed dry run, as lines."""
+    return (run.stdout + run.stderr).splitlines()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            {"images": {"photo": {"kind": "url", "url": "https://x.org/a.png"}}},
+            "config key images.photo.sha256: required for kind url",
+        ),
+        (
+            {"images": {"photo": {"kind": "url", "url": "https://x.org/a", "sha265": "0" * 64}}},
+            "config key images.photo: unknown key 'sha265' (a url source takes kind, url, sha256)",
+        ),
+        (
+            {"downsample": {"max_side": 16, "multiple": 32}},
+            "config key downsample.max_side: 16 is less than downsample.multiple (32): "
+            "every side would be floored to 0 px",
+        ),
+        (
+            {"images": {"strip": {"kind": "procedural", "seed": 0, "width": 640, "height": 40}}},
+            "config key images.strip: 640x40 px is too small for downsample.multiple=32 "
+            "(downsample.max_side=64): it would become 64x0 px",
+        ),
+    ],
+)
+def test_bad_config_is_one_line_naming_the_key(tmp_path, edit, message):
+    """A real dry run: the error is the line right under Snakemake's
+    'InputError in file ...' header, and no schema dump follows."""
+    config = small_config()
+    for section, value in edit.items():
+        config[section] = value
+    config["figures"] = {}
+    run = dry_run(tmp_path, config)
+    assert run.returncode != 0
+    lines = _visible_error(run)
+    assert message in lines, run.stdout + run.stderr
+    header = lines[lines.index(message) - 1]
+    assert header.startswith("InputError in file "), header
+    assert "Failed validating" not in run.stdout + run.stderr
+    assert len(run.stdout + run.stderr) < 1000, run.stdout + run.stderr
+
+
+def test_upper_case_sha256_passes_a_real_dry_run(tmp_path):
+    config = small_config()
+    config["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "AB" * 32}
+    run = dry_run(tmp_path, config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "download_image" in run.stdout
+
+
+def test_local_model_folder_passes_validation_and_plans_inpaint_jobs(tmp_path):
+    """``kind: local`` used to fail validation (Snakemake's validate filled in the hub
+    branch's default ``revision``); now a real dry run plans one inpaint job per image
+    for it, reading the model from the folder itself."""
+    folder = tmp_path / "my model"
+    folder.mkdir()
+    (folder / "model_index.json").write_text("{}")
+    config = small_config()
+    config["models"] = {"mine": {"kind": "local", "path": str(folder)}}
+    run = dry_run(tmp_path, config)
+    assert run.returncode == 0, run.stdout + run.stderr
+    jobs = [line.split() for line in run.stdout.splitlines() if line.startswith("inpaint ")]
+    assert jobs and jobs[0][1] == "2"  # one inpaint job per image (astronaut, land)
+    assert "get_model" not in run.stdout  # nothing to build or download
+    assert "results/run/inpainted/mine/land/manifest.json" in run.stdout
 
 
 def test_folder_source_expands_to_one_file_image_each(tmp_path):

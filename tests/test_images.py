@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -47,7 +49,7 @@ def test_downsample_size_exact_arithmetic_where_floats_drift():
 
 
 def test_downsample_size_too_small_raises():
-    with pytest.raises(InputError, match="too small for multiple=32"):
+    with pytest.raises(InputError, match=r"^31x500 px is too small for downsample\.multiple=32"):
         downsample_size(31, 500, 650, 32)
     with pytest.raises(InputError, match="too small"):
         # 5000 x 100 -> 650 x 13 -> height floors to 0
@@ -290,3 +292,23 @@ def test_downsample_png_writes_study_size_and_record(tmp_path):
         assert out.getpixel((5, 5)) == (10, 20, 30)
     record = read_png_record(dest)
     assert record["size"] == [640, 480] and record["source_size"] == [1000, 750]
+
+
+def test_downsample_png_errors_name_the_image(tmp_path):
+    """Per-image errors at run time name the image (its config key), not only the
+    shared download file, whose name is a hash."""
+    from maskleak.images import downsample_png
+
+    src = tmp_path / "0123abcd.png"
+    Image.new("RGB", (31, 500)).save(src)
+    dest = tmp_path / "results" / "images" / "photo.png"
+    with pytest.raises(InputError) as info:
+        downsample_png(src, dest, max_side=650, multiple=32)
+    assert str(info.value) == (
+        "images.photo: 31x500 px is too small for downsample.multiple=32 "
+        "(downsample.max_side=650): it would become 0x480 px"
+    )
+    src.write_bytes(b"not a png")
+    with pytest.raises(InputError, match=rf"^images\.other: {re.escape(str(src))}: not an image"):
+        downsample_png(src, dest, max_side=650, multiple=32, image="other")
+    assert not dest.exists()

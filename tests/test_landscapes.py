@@ -129,8 +129,22 @@ def test_not_a_flat_or_uniform_picture():
     ],
 )
 def test_rejects_bad_arguments(args, key):
-    with pytest.raises(InputError, match=key):
+    with pytest.raises(InputError, match=rf"^generate_landscape\.{key}: "):
         generate_landscape(*args)
+
+
+def test_arguments_are_checked_by_the_schema():
+    """One source of truth: the generator's smallest side is the schema's minimum for
+    procedural images, and its argument errors are the schema's messages."""
+    from maskleak.schema import load_schema
+
+    branches = load_schema()["definitions"]["image_source"]["oneOf"]
+    procedural = next(b for b in branches if b["properties"]["kind"]["const"] == "procedural")
+    for side in ("width", "height"):
+        assert procedural["properties"][side]["minimum"] == MIN_SIDE
+    with pytest.raises(InputError, match=r"^generate_landscape\.width: must be >= 16, got 15$"):
+        generate_landscape(0, 15, 64)
+    generate_landscape(np.int64(1), np.int64(MIN_SIDE), MIN_SIDE)  # numpy integers are fine
 
 
 def test_fast_enough():

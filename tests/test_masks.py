@@ -5,7 +5,14 @@ import pytest
 from PIL import Image
 
 from maskleak.errors import InputError
-from maskleak.masks import area_frac, circle_mask, circle_radius_px, inpaint_region, write_masks
+from maskleak.masks import (
+    area_frac,
+    check_mask,
+    circle_mask,
+    circle_radius_px,
+    inpaint_region,
+    write_masks,
+)
 from maskleak.provenance import read_png_record
 
 
@@ -76,3 +83,27 @@ def test_write_masks_unreadable_image_names_file(tmp_path):
     with pytest.raises(InputError, match="bad.png"):
         write_masks(str(bad), {"50": 50.0}, [str(tmp_path / "m.png")])
     assert not (tmp_path / "m.png").exists()
+
+
+def test_check_mask_accepts_drawn_mask_and_rejects_modified(tmp_path):
+    """A mask file replaced by hand would be measured under its parameters' label; its
+    pixels are checked against what the mask rule draws for those parameters."""
+    image = tmp_path / "img.png"
+    Image.new("RGB", (96, 64)).save(image)
+    path = tmp_path / "r40.png"
+    write_masks(str(image), {"40": 40.0}, [str(path)])
+    drawn = np.asarray(Image.open(path))
+    check_mask(drawn, 40.0, path)  # the rule's own mask passes, as L ...
+    check_mask(np.asarray(Image.open(path).convert("RGB")), 40.0, path)  # ... or RGB
+    check_mask(Image.open(path), 40.0, str(path))  # or as a PIL image
+    bigger = np.asarray(circle_mask(96, 64, 60.0))
+    edited = drawn.copy()
+    edited[0, 0] = 255  # one stray pixel
+    for pixels, pct in ((bigger, 40.0), (edited, 40.0), (drawn, 41.0)):
+        with pytest.raises(InputError) as info:
+            check_mask(pixels, pct, path)
+        message = str(info.value)
+        assert message.startswith(f"{path}: not drawn by the mask rule")
+        assert "delete it" in message and "\n" not in message
+    with pytest.raises(InputError, match="its image is 64x96 px"):
+        check_mask(drawn, 40.0, path, image_size=(64, 96))

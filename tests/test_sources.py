@@ -15,7 +15,7 @@ from PIL import Image
 from maskleak.errors import InputError
 from maskleak.landscapes import generate_landscape
 from maskleak.provenance import read_png_record
-from maskleak.sources import SKIMAGE_FILES, fetch_image, validate_source
+from maskleak.sources import SKIMAGE_FILES, fetch_image
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -267,7 +267,7 @@ def test_url_download_size_cap(tmp_path, server, monkeypatch):
     dest = tmp_path / "big.png"
     with pytest.raises(InputError, match=r"exceeds 1000 bytes") as info:
         fetch_image({"kind": "url", "url": url, "sha256": _sha(data)}, dest, "big")
-    assert str(info.value).startswith(f"{url}: download exceeds")
+    assert str(info.value).startswith(f"images.big: {url}: download exceeds")
     assert not dest.exists()
 
 
@@ -283,42 +283,104 @@ def test_url_unreachable_host(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("spec", "pattern"),
+    ("spec", "message"),
     [
-        ({"kind": "url", "url": "https://example.org/a.jpg"}, r"images\.pic\.sha256 is required"),
-        ({"kind": "url", "url": "ftp://example.org/a.jpg", "sha256": "0" * 64}, r"pic\.url"),
-        ({"kind": "url", "url": "file:///etc/passwd", "sha256": "0" * 64}, r"pic\.url"),
-        ({"kind": "url", "url": "https://x.org/a", "sha256": "xyz"}, r"pic\.sha256.*hex"),
-        ({"kind": "file", "path": "a.png", "sha256": "0" * 63}, r"images\.pic\.sha256"),
-        ({"kind": "file", "path": "a.png", "sha265": "0" * 64}, r"images\.pic\.sha265: unknown"),
-        ({"kind": "file", "path": ""}, r"images\.pic\.path"),
-        ({"kind": "file"}, r"images\.pic\.path is required"),
-        ({"kind": "procedural", "seed": 1, "width": 64}, r"images\.pic\.height is required"),
-        ({"kind": "procedural", "seed": -1, "width": 64, "height": 64}, r"images\.pic\.seed"),
-        ({"kind": "procedural", "seed": 1, "width": 6, "height": 64}, r"images\.pic\.width"),
-        ({"kind": "procedural", "seed": 1, "width": 64, "height": "64"}, r"pic\.height"),
-        ({"kind": "skimage"}, r"images\.pic\.name is required"),
-        ({"kind": "kaggle", "name": "x"}, r"images\.pic\.kind.*'kaggle'"),
-        ({"name": "astronaut"}, r"images\.pic\.kind is missing"),
-        ({"kind": ["skimage"], "name": "astronaut"}, r"images\.pic\.kind: unknown"),
-        ({"kind": "skimage", "name": ["astronaut"]}, r"images\.pic\.name: \['astronaut'\]"),
-        (["skimage", "astronaut"], r"images\.pic must be a mapping"),
+        (
+            {"kind": "url", "url": "https://example.org/a.jpg"},
+            "config key images.pic.sha256: required for kind url",
+        ),
+        (
+            {"kind": "url", "url": "ftp://example.org/a.jpg", "sha256": "0" * 64},
+            "config key images.pic.url: expected an http:// or https:// URL, got 'ftp:",
+        ),
+        (
+            {"kind": "url", "url": "file:///etc/passwd", "sha256": "0" * 64},
+            "config key images.pic.url: expected an http:// or https:// URL",
+        ),
+        (
+            {"kind": "url", "url": "https://x.org/a", "sha256": "xyz"},
+            "config key images.pic.sha256: expected 64 hex digits",
+        ),
+        (
+            {"kind": "file", "path": "a.png", "sha256": "0" * 63},
+            "config key images.pic.sha256: expected 64 hex digits",
+        ),
+        (
+            {"kind": "file", "path": "a.png", "sha265": "0" * 64},
+            "config key images.pic: unknown key 'sha265' (a file source takes kind, path, sha256)",
+        ),
+        ({"kind": "file", "path": ""}, "config key images.pic.path: must not be empty"),
+        ({"kind": "file"}, "config key images.pic.path: required for kind file"),
+        (
+            {"kind": "procedural", "seed": 1, "width": 64},
+            "config key images.pic.height: required for kind procedural",
+        ),
+        (
+            {"kind": "procedural", "seed": -1, "width": 64, "height": 64},
+            "config key images.pic.seed: must be >= 0, got -1",
+        ),
+        (
+            {"kind": "procedural", "seed": 1, "width": 6, "height": 64},
+            "config key images.pic.width: must be >= 16, got 6",
+        ),
+        (
+            {"kind": "procedural", "seed": 1, "width": 64, "height": "64"},
+            "config key images.pic.height: expected an integer, got '64'",
+        ),
+        ({"kind": "skimage"}, "config key images.pic.name: required for kind skimage"),
+        (
+            {"kind": "skimage", "name": "lena"},
+            "config key images.pic.name: 'lena' is not one of astronaut, brick, camera,",
+        ),
+        (
+            {"kind": "skimage", "name": ["astronaut"]},
+            "config key images.pic.name: ['astronaut'] is not one of astronaut,",
+        ),
+        ({"kind": "kaggle", "name": "x"}, "config key images.pic.kind: unknown kind 'kaggle'"),
+        ({"name": "astronaut"}, "config key images.pic.kind: required"),
+        ({"kind": ["skimage"], "name": "astronaut"}, "config key images.pic.kind: unknown kind"),
+        (["skimage", "astronaut"], "config key images.pic: expected an object"),
     ],
 )
-def test_validate_source_names_the_key(tmp_path, spec, pattern):
-    with pytest.raises(InputError, match=pattern):
-        validate_source(spec, "pic")
+def test_fetch_image_checks_the_spec_against_the_schema(tmp_path, spec, message):
+    """fetch_image outside the workflow (tests, bench) checks its spec against the
+    schema's image_source definition, with the same one-line messages as the workflow."""
     dest = tmp_path / "pic.png"
-    with pytest.raises(InputError, match=pattern):
+    with pytest.raises(InputError) as info:
         fetch_image(spec, dest, "pic")
+    assert str(info.value).startswith(message), str(info.value)
+    assert "\n" not in str(info.value)
     assert not dest.exists()
 
 
-def test_validate_source_accepts_good_specs():
-    for spec in [
-        {"kind": "skimage", "name": "coffee"},
-        {"kind": "procedural", "seed": 0, "width": 16, "height": 16},
-        {"kind": "file", "path": "does/not/need/to/exist/yet.jpg"},
-        {"kind": "url", "url": "https://example.org/a.jpg", "sha256": "A" * 64},
-    ]:
-        validate_source(spec, "ok")
+def test_fetch_image_accepts_what_the_schema_accepts(tmp_path):
+    fetch_image({"kind": "procedural", "seed": 0, "width": 16, "height": 16}, tmp_path / "a", "a")
+    fetch_image({"kind": "skimage", "name": "coffee"}, tmp_path / "b", "b")
+
+
+def test_the_schema_is_the_only_source_check():
+    """No hand-written re-check beside the schema: the sample names the schema allows
+    are exactly the bundled files this module can load."""
+    from maskleak import sources
+    from maskleak.schema import load_schema
+
+    assert not hasattr(sources, "validate_source")
+    branches = load_schema()["definitions"]["image_source"]["oneOf"]
+    skimage = next(b for b in branches if b["properties"]["kind"]["const"] == "skimage")
+    assert skimage["properties"]["name"]["enum"] == sorted(SKIMAGE_FILES)
+
+
+def test_folder_specs_are_for_the_workflow_to_expand(tmp_path):
+    with pytest.raises(InputError, match=r"^images\.pic: a folder source"):
+        fetch_image({"kind": "folder", "path": str(tmp_path)}, tmp_path / "x.png", "pic")
+
+
+def test_run_time_errors_name_the_image(tmp_path):
+    missing = tmp_path / "nope.jpg"
+    with pytest.raises(InputError) as info:
+        fetch_image({"kind": "file", "path": str(missing)}, tmp_path / "x.png", "photo")
+    assert str(info.value) == f"images.photo: {missing}: file not found"
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    with pytest.raises(InputError, match=r"^images\.a, images\.b: .*notes\.png: not an image"):
+        fetch_image({"kind": "file", "path": str(text)}, tmp_path / "x.png", "a, b")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from maskleak.errors import InputError
+from maskleak.images import downsample_size
 from maskleak.provenance import canonical_json, sha256_bytes
 
 EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
@@ -69,9 +70,23 @@ def number_label(value: float) -> str:
     return "0" if text == "-0" else text
 
 
+#: Decimals every swept value is rounded to, whichever notation the config used.
+VALUE_DECIMALS = 9
+
+
+def canonical_value(value: float) -> float:
+    """``value`` rounded to ``VALUE_DECIMALS`` decimals, with -0.0 as 0.0: the one float
+    that file names, cache keys and table values all use for it."""
+    return round(float(value), VALUE_DECIMALS) + 0.0
+
+
 def expand_values(spec: Any, key: str) -> list[float]:
     """A list of numbers, or ``{start, stop, num}`` for ``num`` evenly spaced values
-    (numpy.linspace, endpoints included, as the study's sweeps were)."""
+    (numpy.linspace, endpoints included, as the study's sweeps were).
+
+    Every value is canonicalised (``canonical_value``), so ``{start: 0, stop: 1, num: 6}``
+    and ``[0, 0.2, 0.4, 0.6, 0.8, 1]`` give the same floats (linspace's
+    0.6000000000000001 is 0.6) and so the same inpaintings."""
     if isinstance(spec, Mapping):
         missing = {"start", "stop", "num"} - set(spec)
         if missing:
@@ -86,7 +101,7 @@ def expand_values(spec: Any, key: str) -> list[float]:
         raise InputError(f"config key {key}: no values")
     if any(not math.isfinite(v) for v in result):
         raise InputError(f"config key {key}: values must be finite, got {result}")
-    return result
+    return [canonical_value(v) for v in result]
 
 
 #: File types a ``folder`` source picks up by default.
@@ -101,6 +116,9 @@ def expand_image_sources(images: Mapping[str, Any]) -> dict[str, dict[str, Any]]
     for name, spec in images.items():
         if spec.get("kind") != "folder":
             expanded[name] = dict(spec)
+            if isinstance(spec.get("sha256"), str):
+                # Either case is accepted; one spelling, so one download folder.
+                expanded[name]["sha256"] = spec["sha256"].lower()
             continue
         folder = Path(spec["path"])
         if not folder.is_dir():
@@ -163,6 +181,7 @@ class Plan:
         self.band_px = int((config.get("metrics") or {}).get("band_px", 8))
         if not self.images:
             raise InputError("config key images: at least one image is needed")
+        self._check_sizes(config["downsample"])
         if not self.models:
             raise InputError("config key models: at least one model is needed")
         self.experiments: dict[str, Experiment] = {}
@@ -197,6 +216,22 @@ class Plan:
             "experiments.*.strengths",
         )
         self._check_figures()
+
+    def _check_sizes(self, downsample: Mapping[str, Any]) -> None:
+        """What downsampling would make of the sizes known now (procedural images);
+        file and downloaded images are checked by the downsample rule, naming the image."""
+        max_side, multiple = downsample["max_side"], downsample["multiple"]
+        if max_side < multiple:
+            raise InputError(
+                f"config key downsample.max_side: {max_side} is less than downsample.multiple "
+                f"({multiple}): every side would be floored to 0 px"
+            )
+        for image in self.procedural_images():
+            spec = self.image_sources[image]
+            try:
+                downsample_size(spec["width"], spec["height"], max_side, multiple)
+            except InputError as exc:
+                raise InputError(f"config key images.{image}: {exc}") from None
 
     def _check_figures(self) -> None:
         figures = self.figures
@@ -257,7 +292,7 @@ class Plan:
         """Ground-truth region maps (flat / textured), for the images that have one."""
         return {i: self.path(REGIONS, image=i) for i in self.procedural_images()}
 
-    def built_models(self) -> dict[str, str]:
+    def built_models(self) -> dict[str, dict[str, Any]]:
         """Folder key -> model spec, for the models the workflow makes itself (built or
         downloaded), not user folders."""
         return {

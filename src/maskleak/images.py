@@ -149,8 +149,8 @@ def downsample_size(width: int, height: int, max_side: int, multiple: int) -> tu
     h = int(height * scale / multiple) * multiple
     if w == 0 or h == 0:
         raise InputError(
-            f"image of {width}x{height} px is too small for multiple={multiple} "
-            f"(max_side={max_side}): it would become {w}x{h}"
+            f"{width}x{height} px is too small for downsample.multiple={multiple} "
+            f"(downsample.max_side={max_side}): it would become {w}x{h} px"
         )
     return w, h
 
@@ -167,14 +167,28 @@ def downsample(img: Image.Image, max_side: int, multiple: int) -> Image.Image:
 
 
 def downsample_png(
-    src: str | os.PathLike[str], dest: str | os.PathLike[str], max_side: int, multiple: int
+    src: str | os.PathLike[str],
+    dest: str | os.PathLike[str],
+    max_side: int,
+    multiple: int,
+    image: str | None = None,
 ) -> None:
     """The downsample rule: read ``src``, apply the study's rule, write a PNG that records
-    the sizes and parameters."""
+    the sizes and parameters.
+
+    ``src`` is a shared download named by a hash, so errors name the image instead, as
+    its config key ``images.<image>`` (default: the stem of ``dest``, which the workflow
+    names after the image): a file too small for ``downsample.multiple``, a corrupt file."""
+    from pathlib import Path
+
     from maskleak.provenance import save_png
 
-    original = load_rgb(src)
-    small = downsample(original, max_side, multiple)
+    name = image if image is not None else Path(dest).stem
+    try:
+        original = load_rgb(src)
+        small = downsample(original, max_side, multiple)
+    except InputError as exc:
+        raise InputError(f"images.{name}: {exc}") from exc
     record = {
         "stage": "downsample",
         "source": os.fspath(src),

@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage
 
 from maskleak.errors import InputError
+from maskleak.schema import validate_spec
 
 SKY = 0
 WATER = 1
@@ -27,7 +28,8 @@ REGION_NAMES: dict[int, str] = {SKY: "sky", WATER: "water", RIDGE: "ridge", GRAS
 FLAT: frozenset[int] = frozenset({SKY, WATER})
 TEXTURED: frozenset[int] = frozenset({RIDGE, GRASS})
 
-#: Smallest side for which all four regions are guaranteed to be present.
+#: Smallest side for which all four regions are guaranteed to be present; the schema's
+#: minimum ``width`` and ``height`` of a procedural image (a test keeps them equal).
 MIN_SIDE = 16
 
 
@@ -121,14 +123,10 @@ def generate_landscape(seed: int, width: int, height: int) -> tuple[np.ndarray, 
     the seed, and a grassy bank. Sky and water are deliberately smooth (``FLAT``); rock,
     forest and grass carry detail down to single pixels (``TEXTURED``), so a metric can
     be split by a known flat/textured truth. The same (seed, width, height) gives the
-    same arrays in any process. Sides must be at least ``MIN_SIDE``."""
-    for key, value in (("seed", seed), ("width", width), ("height", height)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
-            raise InputError(f"{key} must be an integer, got {value!r}")
-    if seed < 0:
-        raise InputError(f"seed must be >= 0, got {seed}")
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise InputError(f"width and height must be >= {MIN_SIDE}, got {width}x{height}")
+    same arrays in any process. The arguments are checked as the schema checks a
+    procedural image (integers, seed >= 0, sides of ``MIN_SIDE`` to 8192 px)."""
+    spec = {"kind": "procedural", "seed": seed, "width": width, "height": height}
+    validate_spec(spec, "image_source", "generate_landscape", prefix="")
     h, w = int(height), int(width)
     rng = np.random.default_rng(int(seed))
     f32 = np.float32
@@ -267,7 +265,7 @@ def write_region_map(
 
     if spec.get("kind") != "procedural":
         raise InputError(f"region maps exist only for procedural images, not {spec.get('kind')!r}")
-    _, regions = generate_landscape(int(spec["seed"]), int(spec["width"]), int(spec["height"]))
+    _, regions = generate_landscape(spec["seed"], spec["width"], spec["height"])
     with Image.open(image_path) as img:
         size = img.size
     labels = Image.fromarray(regions).resize(size, Image.Resampling.NEAREST)

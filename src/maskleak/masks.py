@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -45,6 +46,45 @@ def area_frac(mask: np.ndarray | Image.Image) -> float:
     counted on the drawn pixels rather than pi*r^2 so it matches what was inpainted."""
     region = inpaint_region(mask)
     return float(region.sum() / region.size)
+
+
+def check_mask(
+    pixels: np.ndarray | Image.Image,
+    radius_pct: float,
+    path: str | os.PathLike[str],
+    *,
+    image_size: tuple[int, int] | None = None,
+) -> None:
+    """Refuse a mask file whose pixels are not what the mask rule draws for
+    ``radius_pct`` at its size (``circle_mask``, the function ``write_masks`` uses): a
+    mask replaced by hand would otherwise be measured under this radius's label.
+
+    ``pixels`` is the decoded file (``L``, or RGB with equal channels, or a PIL image);
+    ``image_size`` (width, height), if given, is the size of the image it masks. Raises
+    InputError naming ``path``."""
+    arr = np.asarray(pixels)
+    if arr.dtype == bool:
+        arr = np.where(arr, INPAINT, KEEP).astype(np.uint8)
+    grey = arr[..., 0] if arr.ndim == 3 else arr
+    where = f"{os.fspath(path)}: not drawn by the mask rule"
+    redraw = "delete it to redraw it"
+    if grey.ndim != 2 or grey.shape[0] == 0 or grey.shape[1] == 0:
+        raise InputError(f"{where} (pixel array of shape {arr.shape}); {redraw}")
+    height, width = grey.shape
+    if image_size is not None and (width, height) != tuple(image_size):
+        iw, ih = image_size
+        raise InputError(
+            f"{where}: the mask is {width}x{height} px but its image is {iw}x{ih} px; {redraw}"
+        )
+    expected = np.asarray(circle_mask(width, height, radius_pct))
+    differ = int((grey != expected).sum())
+    if arr.ndim == 3:
+        differ = max(differ, int((arr != expected[..., None]).any(axis=-1).sum()))
+    if differ:
+        raise InputError(
+            f"{where} for radius_pct={radius_pct:g}: {differ} of {width * height} pixels "
+            f"differ from its {width}x{height} px disc; {redraw}"
+        )
 
 
 def write_masks(image_path: str, radius_pct: dict[str, float], out_paths: list[str]) -> None:

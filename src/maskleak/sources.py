@@ -11,10 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import re
 import tempfile
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
@@ -25,15 +23,14 @@ from PIL import Image
 
 from maskleak.errors import InputError
 from maskleak.images import decode_rgb, read_file, to_rgb8
-from maskleak.landscapes import MIN_SIDE, generate_landscape
+from maskleak.landscapes import generate_landscape
 from maskleak.provenance import save_png, sha256_bytes
-
-#: The source kinds ``images.<name>.kind`` may name.
-KINDS = ("skimage", "procedural", "file", "url")
+from maskleak.schema import validate_spec
 
 #: scikit-image samples that ship inside the wheel (no network, no pooch), by the
 #: ``skimage.data`` function that loads them and the bundled file whose bytes are
 #: hashed for provenance. Licences differ per image; see each function's docstring.
+#: The schema's ``image_source`` (kind skimage) lists exactly these names.
 SKIMAGE_FILES: dict[str, str] = {
     "astronaut": "astronaut.png",
     "brick": "brick.png",
@@ -62,71 +59,6 @@ URL_TIMEOUT_S = 60
 #: Downloads larger than this are refused (no photo the study uses comes close), so a
 #: wrong URL cannot fill the disk before the checksum gets a chance to reject it.
 MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
-
-_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_KEYS: dict[str, tuple[set[str], set[str]]] = {  # kind -> (required, optional)
-    "skimage": ({"name"}, set()),
-    "procedural": ({"seed", "width", "height"}, set()),
-    "file": ({"path"}, {"sha256"}),
-    "url": ({"url", "sha256"}, set()),
-}
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_sha(value: object, key: str) -> None:
-    if not isinstance(value, str) or not _HEX64.fullmatch(value):
-        raise InputError(f"{key} must be a 64-character hex SHA-256, got {value!r}")
-
-
-def validate_source(spec: object, name: str) -> None:
-    """Check one ``images.<name>`` entry's shape before anything is read or fetched,
-    so a typo fails with the config key that holds it, not later with a vague error.
-
-    Unknown keys are errors too: a misspelt ``sha265`` must not silently mean "no
-    checksum"."""
-    where = f"images.{name}"
-    if not isinstance(spec, Mapping):
-        raise InputError(f"{where} must be a mapping with a 'kind' key, got {spec!r}")
-    kind = spec.get("kind")
-    if kind is None:
-        raise InputError(f"{where}.kind is missing; expected one of {', '.join(KINDS)}")
-    if not isinstance(kind, str) or kind not in _KEYS:
-        raise InputError(f"{where}.kind: unknown source kind {kind!r}; expected {KINDS}")
-    required, optional = _KEYS[kind]
-    for key in sorted(required - spec.keys()):
-        raise InputError(f"{where}.{key} is required for kind {kind!r}")
-    for key in sorted(spec.keys() - required - optional - {"kind"}):
-        raise InputError(f"{where}.{key}: unknown key for kind {kind!r}")
-
-    if kind == "skimage":
-        sample = spec["name"]
-        if not isinstance(sample, str) or sample not in SKIMAGE_FILES:
-            raise InputError(
-                f"{where}.name: {sample!r} is not a bundled scikit-image sample; "
-                f"valid names: {', '.join(sorted(SKIMAGE_FILES))}"
-            )
-    elif kind == "procedural":
-        if not _is_int(spec["seed"]) or spec["seed"] < 0:
-            raise InputError(f"{where}.seed must be an integer >= 0, got {spec['seed']!r}")
-        for key in ("width", "height"):
-            if not _is_int(spec[key]) or spec[key] < MIN_SIDE:
-                raise InputError(
-                    f"{where}.{key} must be an integer >= {MIN_SIDE}, got {spec[key]!r}"
-                )
-    elif kind == "file":
-        if not isinstance(spec["path"], str) or not spec["path"]:
-            raise InputError(f"{where}.path must be a non-empty string, got {spec['path']!r}")
-        if "sha256" in spec:
-            _check_sha(spec["sha256"], f"{where}.sha256")
-    elif kind == "url":
-        url = spec["url"]
-        parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise InputError(f"{where}.url must be an http:// or https:// URL, got {url!r}")
-        _check_sha(spec["sha256"], f"{where}.sha256")
 
 
 def _from_skimage(sample: str) -> tuple[Image.Image, str]:
@@ -207,20 +139,34 @@ def fetch_image(spec: Mapping[str, Any], dest: str | os.PathLike[str], name: str
     The record holds the whole spec and ``source_sha256`` (the original bytes; for
     procedural images, the PNG encoding of the generated pixels), so an output can be
     traced to its source and a changed source noticed. Any stale ``dest`` is removed
-    first, so after a failure no file, old or new, sits where the image should be."""
+    first, so after a failure no file, old or new, sits where the image should be.
+
+    ``spec`` is checked against the schema's ``image_source`` definition first (the
+    workflow has already done so; tests and benchmarks call this directly). ``name`` may
+    list several images that share the source (``"a, b"``); every error names them as
+    their config keys (``images.a, images.b: ...``)."""
     target = Path(dest)
     target.unlink(missing_ok=True)
-    validate_source(spec, name)
+    validate_spec(spec, "image_source", f"images.{name}")
+    where = ", ".join(f"images.{n}" for n in name.split(", "))
     kind = spec["kind"]
     pixels: Image.Image | np.ndarray
-    if kind == "skimage":
-        pixels, source_hash = _from_skimage(spec["name"])
-    elif kind == "procedural":
-        pixels, source_hash = _from_procedural(spec)
-    elif kind == "file":
-        pixels, source_hash = _from_file(spec)
-    else:
-        pixels, source_hash = _from_url(spec)
+    try:
+        if kind == "skimage":
+            pixels, source_hash = _from_skimage(spec["name"])
+        elif kind == "procedural":
+            pixels, source_hash = _from_procedural(spec)
+        elif kind == "file":
+            pixels, source_hash = _from_file(spec)
+        elif kind == "url":
+            pixels, source_hash = _from_url(spec)
+        else:
+            raise InputError(
+                f"a {kind} source is expanded by the workflow into one file source per "
+                "image (maskleak.config.expand_image_sources); fetch one of those"
+            )
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
     record = {
         "stage": "download",
         "image": name,

@@ -4,14 +4,14 @@ import sys
 from pathlib import Path
 
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from maskleak import code_version
 from maskleak import config as plan_config
 from maskleak import resources as job_resources
 from maskleak import workflow_hints
+from maskleak.schema import validate_config
 
-validate(config, schema="../schemas/config.schema.yaml")
+validate_config(config, f"{workflow.current_basedir}/../schemas/config.schema.yaml")
 
 PLAN = plan_config.Plan(
     config, plan_config.default_run_name(workflow.overwrite_configfiles)
