@@ -1,31 +1,77 @@
-"""The figures: real PNG inputs and outputs in a temporary directory, no mocks."""
+"""The figures, drawn from real tables: PNGs, inpaint manifests, and the metrics and trends
+tables that maskleak.metrics and maskleak.trends compute from them; no mocks."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import jinja2
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from matplotlib.figure import Figure
+from matplotlib.legend import Legend
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from PIL import Image
+from scipy import ndimage
 
-from maskleak import figures
+from maskleak.config import Plan
 from maskleak.errors import InputError
-from maskleak.masks import area_frac, circle_mask, inpaint_region
+from maskleak.figures import captions, common, heatmaps
+from maskleak.figures.area_curves import area_curves
+from maskleak.figures.model_comparison import model_comparison
+from maskleak.figures.radius_gallery import radius_gallery
+from maskleak.figures.strength_grid import strength_grid
+from maskleak.figures.strength_trend import strength_trend
+from maskleak.figures.worst_case import worst_case
+from maskleak.landscapes import generate_landscape
+from maskleak.masks import circle_mask, inpaint_region
+from maskleak.metrics import metrics_table
 from maskleak.provenance import META_KEY
+from maskleak.trends import fit_trends
 
 MODEL = "sd15-test"
 OTHER_MODEL = "sd-inpaint-test"
 IMAGES = ["Landscape_10", "Landscape_2", "Landscape_0"]  # natural order: 0, 2, 10
-W, H = 40, 32
 STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
 AREA_STRENGTHS = [0.1, 0.5, 0.9]
 RADII = [20.0, 35.0, 50.0, 65.0, 80.0]
 SEEDS = [0, 1]
 STEPS = 20
+BAND_PX = 4
+
+
+@dataclass(frozen=True)
+class Study:
+    """What one synthetic study ran: its images (name -> (width, height)), sweeps, models."""
+
+    images: dict[str, tuple[int, int]]
+    strengths: list[float]
+    area_strengths: list[float]
+    radii: list[float]
+    seeds: list[int]
+    models: tuple[str, ...] = (MODEL, OTHER_MODEL)
+
+
+FULL = Study({name: (40, 32) for name in IMAGES}, STRENGTHS, AREA_STRENGTHS, RADII, SEEDS)
+ONE_IMAGE = Study({"Landscape_2": (40, 32)}, STRENGTHS, AREA_STRENGTHS, RADII, SEEDS, (MODEL,))
+SQUARE = Study(
+    {"Landscape_0": (32, 32), "Landscape_2": (32, 32)}, STRENGTHS, [0.5], [30.0, 60.0], [0]
+)
+#: A strength sweep of 2 strengths and a mask-size sweep of 1 radius: too few for fits.
+FEW = Study({"Landscape_0": (40, 32), "Landscape_2": (40, 32)}, [0.0, 1.0], [0.5], [50.0], [0])
 
 
 def _save_png(pixels: np.ndarray, rel: str) -> str:
@@ -34,165 +80,101 @@ def _save_png(pixels: np.ndarray, rel: str) -> str:
     return rel
 
 
-def _original(k: int) -> np.ndarray:
-    rng = np.random.default_rng(100 + k)
-    return rng.integers(0, 256, size=(H, W, 3), dtype=np.uint8)
-
-
-def _inpainted(original: np.ndarray, region: np.ndarray, strength: float, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(int(strength * 1000) * 10 + seed)
-    noise = rng.normal(0.0, 1.0 + 20.0 * strength, size=original.shape)
+def _inpainted(
+    original: np.ndarray, region: np.ndarray, strength: float, seed: int, model: str
+) -> np.ndarray:
+    """Noise that grows with strength, three times as strong within BAND_PX of the
+    mask (the edge band); the other model's noise is four times ours."""
+    rng = np.random.default_rng(int(strength * 1000) * 10 + seed + (7 if model == MODEL else 0))
+    scale = (1.0 + 20.0 * strength) * (4.0 if model == OTHER_MODEL else 1.0)
+    band = ndimage.binary_dilation(region, iterations=BAND_PX) & ~region
+    sd = np.where(band, 3.0 * scale, scale)[..., None]
+    noise = rng.normal(0.0, 1.0, size=original.shape) * sd
     out = np.clip(original.astype(np.float64) + noise, 0, 255).astype(np.uint8)
     out[region] = rng.integers(0, 256, size=(int(region.sum()), 3), dtype=np.uint8)
     return out
 
 
-def _row(
-    experiment: str, model: str, image: str, k: int, radius: float, strength: float, seed: int
-) -> dict[str, Any]:
-    """One metrics row with its PNGs written (paths relative to the cwd)."""
-    mask = circle_mask(W, H, radius)
-    region = inpaint_region(mask)
-    mask_path = f"masks/{image}_r{radius:g}.png"
-    if not Path(mask_path).exists():
-        _save_png(np.asarray(mask), mask_path)
-    image_path = f"images/{image}.png"
-    original = _original(k)
-    if not Path(image_path).exists():
-        _save_png(original, image_path)
-    inpainted_path = f"inpainted/{model}/{experiment}/{image}_r{radius:g}_s{strength:g}_{seed}.png"
-    _save_png(_inpainted(original, region, strength, seed), inpainted_path)
-    steps_run = round(strength * STEPS)
-    base = 5.0 + 3.0 * k + 40.0 * strength**2 + 0.5 * seed + 2.0 * radius / 100
-    if model == OTHER_MODEL:  # far higher: picking it up would change every choice
-        base += 1000.0
-    return {
-        "experiment": experiment,
-        "model": model,
-        "image": image,
-        "radius_pct": float(radius),
-        "area_frac": area_frac(mask),
-        "strength": float(strength),
-        "seed": seed,
-        "steps": STEPS,
-        "steps_run": steps_run,
-        "mode": "vae_roundtrip" if steps_run == 0 else "denoise",
-        "width": W,
-        "height": H,
-        "n_outside": int((~region).sum()),
-        "n_inside": int(region.sum()),
-        "n_outside_band": 100,
-        "band_px": 4,
-        "mse_outside": base,
-        "mse_outside_thesis": base * 0.6,
-        "psnr_outside": 30.0,
-        "mae_outside": 2.0,
-        "max_abs_outside": 40.0,
-        "frac_changed_outside": 0.5,
-        "mse_inside": 3000.0,
-        "mse_whitedisc_thesis": base * 0.5,
-        "mse_outside_band": base * 1.5,
-        "mse_outside_far": base * 0.8,
-        "image_path": image_path,
-        "mask_path": mask_path,
-        "inpainted_path": inpainted_path,
-    }
-
-
-def _equation(coefs: np.ndarray) -> str:
-    if len(coefs) == 2:
-        terms = [f"{coefs[0]:.3f}x", f"{coefs[1]:.3f}"]
-    else:
-        terms = [f"{coefs[0]:.3f}x²", f"{coefs[1]:.3f}x", f"{coefs[2]:.3f}"]
-    return "y = " + " + ".join(terms)
-
-
-def _fit_row(
-    sel: pd.DataFrame, *, scope: str, image: str, strength: float, metric: str, x: str, deg: int
-) -> dict[str, Any]:
-    pts = sel.groupby(x)[metric].mean()
-    xs = pts.index.to_numpy(dtype=float)
-    coefs = np.polyfit(xs, pts.to_numpy(), deg)
-    pred = np.polyval(coefs, xs)
-    ss_res = float(((pts.to_numpy() - pred) ** 2).sum())
-    ss_tot = float(((pts.to_numpy() - pts.mean()) ** 2).sum())
-    return {
-        "experiment": sel["experiment"].iloc[0],
-        "model": sel["model"].iloc[0],
-        "scope": scope,
-        "image": image,
-        "strength": strength,
-        "metric": metric,
-        "x": x,
-        "degree": deg,
-        "c2": float(coefs[0]) if deg == 2 else float("nan"),
-        "c1": float(coefs[-2]),
-        "c0": float(coefs[-1]),
-        "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0,
-        "n_points": len(xs),
-        "x_min": float(xs.min()),
-        "x_max": float(xs.max()),
-        "equation": _equation(coefs),
-    }
-
-
-def _trends(metrics: pd.DataFrame) -> pd.DataFrame:
-    rows = []
-    for _model, sel in metrics.groupby("model"):
-        sweep = sel.loc[sel["experiment"] == "strength_sweep"]
-        for metric in ("mse_outside", "mse_outside_thesis"):
-            rows.append(
-                _fit_row(
-                    sweep,
-                    scope="mean",
-                    image="",
-                    strength=float("nan"),
-                    metric=metric,
-                    x="strength",
-                    deg=2,
+def _write_study(study: Study) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """PNGs and inpaint manifests in the cwd, then the metrics table maskleak computes
+    from them and the trends fitted to it. Landscape_0 is a procedural landscape with a
+    region map (the flat / textured split); the others are noise."""
+    manifests, region_maps = [], {}
+    for k, (image, (w, h)) in enumerate(study.images.items()):
+        if image == "Landscape_0":
+            original, labels = generate_landscape(3, w, h)
+            region_maps[image] = _save_png(labels, f"regions/{image}.png")
+        else:
+            original = np.random.default_rng(100 + k).integers(0, 256, (h, w, 3), dtype=np.uint8)
+        image_path = _save_png(original, f"images/{image}.png")
+        runs = [("strength_sweep", 80.0, s, seed) for s in study.strengths for seed in study.seeds]
+        runs += [
+            ("mask_size_sweep", r, s, seed)
+            for r in study.radii
+            for s in study.area_strengths
+            for seed in study.seeds
+        ]
+        for model in study.models:
+            entries = []
+            for experiment, radius, strength, seed in runs:
+                mask = circle_mask(w, h, radius)
+                mask_path = f"masks/{image}/r{radius:g}.png"
+                if not Path(mask_path).exists():
+                    _save_png(np.asarray(mask), mask_path)
+                out = f"inpainted/{model}/{image}/r{radius:g}_s{strength:g}_seed{seed}.png"
+                region = inpaint_region(mask)
+                _save_png(_inpainted(original, region, strength, seed, model), out)
+                steps_run = int(STEPS * strength)
+                entries.append(
+                    {
+                        "experiment": experiment,
+                        "radius_pct": radius,
+                        "strength": strength,
+                        "seed": seed,
+                        "steps_run": steps_run,
+                        "mode": "vae_roundtrip" if steps_run == 0 else "denoise",
+                        "mask_path": mask_path,
+                        "inpainted_path": out,
+                    }
                 )
-            )
-        area = sel.loc[sel["experiment"] == "mask_size_sweep"]
-        for (image, strength), part in area.groupby(["image", "strength"]):
-            rows.append(
-                _fit_row(
-                    part,
-                    scope="image",
-                    image=str(image),
-                    strength=float(strength),
-                    metric="mse_outside",
-                    x="area_frac",
-                    deg=1,
-                )
-            )
-    return pd.DataFrame(rows)
-
-
-def _metrics(models: tuple[str, ...] = (MODEL, OTHER_MODEL)) -> pd.DataFrame:
-    rows = []
-    for model in models:
-        for k, image in enumerate(IMAGES):
-            for s in STRENGTHS:
-                for seed in SEEDS:
-                    rows.append(_row("strength_sweep", model, image, k, 80.0, s, seed))
-            for r in RADII:
-                for s in AREA_STRENGTHS:
-                    for seed in SEEDS:
-                        rows.append(_row("mask_size_sweep", model, image, k, r, s, seed))
-    return pd.DataFrame(rows)
+            manifest = {
+                "model": model,
+                "image": image,
+                "image_path": image_path,
+                "steps": STEPS,
+                "inpaintings": entries,
+            }
+            path = Path(f"inpainted/{model}/{image}/manifest.json")
+            path.write_text(json.dumps(manifest))
+            manifests.append(str(path))
+    metrics = metrics_table(manifests, band_px=BAND_PX, region_maps=region_maps)
+    return metrics, fit_trends(metrics)
 
 
 Data = tuple[Path, pd.DataFrame, pd.DataFrame]
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Data:
-    """Metrics and trends for two models with their PNGs, built once per module."""
-    root = tmp_path_factory.mktemp("data")
+def _build(tmp_path_factory: pytest.TempPathFactory, study: Study) -> Data:
+    root = tmp_path_factory.mktemp("study")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        metrics = _metrics()
-    return root, metrics, _trends(metrics)
+        metrics, trends = _write_study(study)
+    return root, metrics, trends
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Data:
+    return _build(tmp_path_factory, FULL)
+
+
+@pytest.fixture(scope="module")
+def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Data]:
+    """The small studies whose figures must still fit on their canvas."""
+    return {
+        "one_image": _build(tmp_path_factory, ONE_IMAGE),
+        "square": _build(tmp_path_factory, SQUARE),
+        "few": _build(tmp_path_factory, FEW),
+    }
 
 
 @pytest.fixture
@@ -213,17 +195,21 @@ def _record(path: Path) -> dict[str, Any]:
     return json.loads(text[META_KEY])
 
 
-Render = Callable[[pd.DataFrame, pd.DataFrame, Path], None]
+Render = Callable[[pd.DataFrame, pd.DataFrame, Path], Figure]
+
+
+def _gallery(m: pd.DataFrame, t: pd.DataFrame, p: Path) -> Figure:
+    image = "Landscape_2"
+    return radius_gallery(m, MODEL, image, 0.5, sorted(set(m["radius_pct"]))[:3], p)
+
 
 RENDERERS: dict[str, Render] = {
-    "strength_grid": lambda m, t, p: figures.strength_grid(m, MODEL, p),
-    "strength_trend": lambda m, t, p: figures.strength_trend(m, t, MODEL, p),
-    "worst_case": lambda m, t, p: figures.worst_case(m, MODEL, "Landscape_2", p),
-    "area_curves": lambda m, t, p: figures.area_curves(m, t, MODEL, p),
-    "radius_gallery": lambda m, t, p: figures.radius_gallery(
-        m, MODEL, "Landscape_0", 0.5, [20, 44, 68], p
-    ),
-    "model_comparison": lambda m, t, p: figures.model_comparison(m, p),
+    "strength_grid": lambda m, t, p: strength_grid(m, MODEL, p),
+    "strength_trend": lambda m, t, p: strength_trend(m, t, MODEL, p),
+    "worst_case": lambda m, t, p: worst_case(m, MODEL, "Landscape_2", p),
+    "area_curves": lambda m, t, p: area_curves(m, t, MODEL, p),
+    "radius_gallery": _gallery,
+    "model_comparison": lambda m, t, p: model_comparison(m, p),
 }
 
 
@@ -252,6 +238,72 @@ def rendered(dataset: Data, tmp_path_factory: pytest.TempPathFactory) -> Rendere
     return Rendered(dataset, tmp_path_factory.mktemp("figures"))
 
 
+def _render(data: Data, name: str, out: Path) -> Figure:
+    root, metrics, trends = data
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        return RENDERERS[name](metrics.copy(), trends.copy(), out)
+
+
+# --------------------------------------------------------------- what a figure shows
+
+
+def _text_boxes(fig: Figure) -> dict[str, Bbox]:
+    """Display boxes of every text the saved figure draws, as it was saved (150 dpi):
+    titles, labels, legends, and the tick labels each axis draws."""
+    fig.set_dpi(common.DPI)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    tick_labels = {
+        id(label)
+        for ax in fig.axes
+        for axis in (ax.xaxis, ax.yaxis)
+        for tick in [*axis.get_major_ticks(), *axis.get_minor_ticks()]
+        for label in (tick.label1, tick.label2)
+    }
+    boxes: dict[str, Bbox] = {}
+    for artist in fig.findobj(lambda a: isinstance(a, Text | Legend)):
+        hidden = artist.axes is not None and not artist.axes.get_visible()
+        if id(artist) in tick_labels or not artist.get_visible() or hidden:
+            continue
+        if isinstance(artist, Text) and not artist.get_text().strip():
+            continue
+        name = artist.get_text() if isinstance(artist, Text) else "legend"
+        boxes[f"{name!r} #{len(boxes)}"] = artist.get_window_extent(renderer)
+    for i, ax in enumerate(a for a in fig.axes if a.get_visible()):
+        for axis in (ax.xaxis, ax.yaxis):
+            box = axis.get_tightbbox(renderer)
+            if box is not None:
+                boxes[f"axis of axes {i}"] = box
+    return boxes
+
+
+def _outside_canvas(fig: Figure) -> list[str]:
+    boxes = _text_boxes(fig)
+    assert boxes
+    canvas = fig.bbox
+    tol = 0.5  # px
+    return [
+        name
+        for name, b in boxes.items()
+        if b.x0 < canvas.x0 - tol
+        or b.y0 < canvas.y0 - tol
+        or b.x1 > canvas.x1 + tol
+        or b.y1 > canvas.y1 + tol
+    ]
+
+
+def _legend_texts(fig: Figure) -> list[str]:
+    legends = [*fig.legends, *(sf_leg for sf in fig.subfigs for sf_leg in sf.legends)]
+    legends += [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    return [t.get_text() for leg in legends for t in leg.get_texts()]
+
+
+def _seed_means(sel: pd.DataFrame, column: str, x: str) -> pd.DataFrame:
+    """Mean over seeds per image and x, computed here without maskleak."""
+    return sel.groupby(["image", x], as_index=False)[column].mean()
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -263,20 +315,33 @@ def test_squared_error_map_exact_values_without_uint8_wrap() -> None:
     a[1, 0] = (10, 20, 30)
     b[1, 0] = (13, 16, 30)
     a_before = a.copy()
-    err = figures.squared_error_map(a, b)
+    err = heatmaps.squared_error_map(a, b)
     assert err.dtype == np.float64
     assert err.shape == (2, 2)
     expected = np.array([[256.0, 65025.0 / 3], [(9.0 + 16.0) / 3, 0.0]])
     np.testing.assert_array_equal(err, expected)
     np.testing.assert_array_equal(a, a_before)
     # Grey images: just the squared difference.
-    grey = figures.squared_error_map(np.array([[0, 200]], np.uint8), np.array([[16, 0]], np.uint8))
+    grey = heatmaps.squared_error_map(np.array([[0, 200]], np.uint8), np.array([[16, 0]], np.uint8))
     np.testing.assert_array_equal(grey, [[256.0, 40000.0]])
 
 
 def test_squared_error_map_rejects_shape_mismatch() -> None:
     with pytest.raises(InputError, match="shapes differ"):
-        figures.squared_error_map(np.zeros((2, 2, 3)), np.zeros((2, 3, 3)))
+        heatmaps.squared_error_map(np.zeros((2, 2, 3)), np.zeros((2, 3, 3)))
+
+
+def test_the_study_tables_are_what_maskleak_computes(data: tuple[pd.DataFrame, pd.DataFrame]):
+    metrics, trends = data
+    assert len(metrics) == 2 * 3 * (5 * 2 + 5 * 3 * 2)
+    # The synthetic inpaintings leak more at higher strength, next to the mask edge,
+    # and far more for the other model: what the figures' assertions rely on.
+    ours = metrics[(metrics["model"] == MODEL) & (metrics["experiment"] == "strength_sweep")]
+    by_strength = ours.groupby("strength")["mse_outside"].mean()
+    assert by_strength.is_monotonic_increasing
+    assert (ours["mse_outside_band"] > ours["mse_outside_far"]).all()
+    assert metrics.loc[metrics["image"] == "Landscape_0", "mse_outside_flat"].notna().all()
+    assert (trends["reason"] == "").all() and trends["c1"].notna().all()
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
@@ -294,38 +359,138 @@ def test_figure_is_a_deterministic_png_with_its_record(name: str, rendered: Rend
     assert not [p.name for p in first.parent.iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.parametrize("study", ["full", "one_image", "square", "few"])
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+def test_every_text_lies_on_the_saved_canvas(
+    name: str, study: str, dataset: Data, studies: dict[str, Data], tmp_path: Path
+) -> None:
+    """Titles, legends, labels and panel titles are not cut off, also with one image,
+    square images, or sweeps too short for fits."""
+    out = tmp_path / f"{name}.png"
+    fig = _render(dataset if study == "full" else studies[study], name, out)
+    assert _outside_canvas(fig) == []
+    with Image.open(out) as img:  # the saved canvas is the one checked
+        assert img.size == (int(fig.bbox.width), int(fig.bbox.height))
+
+
 def test_strength_grid_record(rendered: Rendered) -> None:
     record = _record(rendered("strength_grid")[0])
     assert record["images"] == ["Landscape_0", "Landscape_2", "Landscape_10"]
     assert record["seeds"] == SEEDS
     assert record["steps"] == [STEPS]
+    assert record["strengths"] == STRENGTHS
+    assert record["n_rows"] == len(IMAGES) * len(STRENGTHS) * len(SEEDS)
     assert record["vae_roundtrip_strengths"] == {image: [0.0] for image in IMAGES}
 
 
-def test_strength_trend_uses_the_mean_fits(
+def test_strength_trend_draws_the_mean_fits_and_points(
     data: tuple[pd.DataFrame, pd.DataFrame], rendered: Rendered, tmp_path: Path
 ) -> None:
     metrics, trends = data
-    fits = _record(rendered("strength_trend")[0])["fits"]
-    want = trends.loc[
-        (trends["model"] == MODEL)
-        & (trends["scope"] == "mean")
-        & (trends["metric"] == "mse_outside_thesis")
-    ]
-    assert fits["mse_outside_thesis"]["c2"] == pytest.approx(float(want["c2"].iloc[0]))
-    assert fits["mse_outside_thesis"]["equation"] == want["equation"].iloc[0]
-    # Without its fit the figure cannot be drawn: say which one is missing.
-    no_fit = trends.loc[trends["metric"] != "mse_outside_thesis"]
+    record = _record(rendered("strength_trend")[0])
+    assert record["fits_missing"] == {}
+    sweep = metrics[(metrics["model"] == MODEL) & (metrics["experiment"] == "strength_sweep")]
+    for metric in ("mse_outside", "mse_outside_thesis"):
+        want = trends.loc[
+            (trends["model"] == MODEL) & (trends["scope"] == "mean") & (trends["metric"] == metric)
+        ].iloc[0]
+        fit = record["fits"][metric]
+        assert (fit["c2"], fit["c1"], fit["c0"], fit["r2"]) == (
+            want["c2"],
+            want["c1"],
+            want["c0"],
+            want["r2"],
+        )
+        assert fit["equation"] == want["equation"] and fit["n_points"] == len(STRENGTHS)
+        # The points: mean over images of each image's seed mean; std across images.
+        per_image = _seed_means(sweep, metric, "strength").groupby("strength")[metric]
+        points = record["points"][metric]
+        assert points["strength"] == STRENGTHS
+        assert points["mean"] == pytest.approx(per_image.mean().tolist(), rel=1e-12)
+        assert points["std"] == pytest.approx(per_image.std(ddof=1).tolist(), rel=1e-12)
+    # Without its trends row the figure cannot say what the fit is: say which is missing.
+    no_row = trends.loc[trends["metric"] != "mse_outside_thesis"]
     with pytest.raises(InputError, match="mse_outside_thesis"):
-        figures.strength_trend(metrics, no_fit, MODEL, tmp_path / "trend2.png")
+        strength_trend(metrics, no_row, MODEL, tmp_path / "trend2.png")
     assert not (tmp_path / "trend2.png").exists()
+
+
+def _data_points(fig: Figure) -> np.ndarray:
+    """Display coordinates of every point drawn in the figure's axes (markers, error
+    bars, fit curves)."""
+    fig.set_dpi(common.DPI)
+    fig.canvas.draw()
+    points = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            xy = line.get_xydata()
+            if len(xy):
+                points.append(ax.transData.transform(xy))
+        for collection in ax.collections:
+            for path in collection.get_paths():
+                points.append(ax.transData.transform(path.vertices))
+    return np.concatenate(points)
+
+
+@pytest.mark.parametrize("study", ["full", "few"])
+def test_strength_trend_legends_leave_the_points_free(
+    study: str, dataset: Data, studies: dict[str, Data], tmp_path: Path
+) -> None:
+    fig = _render(
+        dataset if study == "full" else studies[study], "strength_trend", tmp_path / "t.png"
+    )
+    points = _data_points(fig)
+    legends = [leg for sf in fig.subfigs for leg in sf.legends]
+    assert len(legends) == 2
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    for legend in legends:
+        box = legend.get_window_extent(renderer)
+        inside = (
+            (points[:, 0] >= box.x0)
+            & (points[:, 0] <= box.x1)
+            & (points[:, 1] >= box.y0)
+            & (points[:, 1] <= box.y1)
+        )
+        assert not inside.any(), points[inside]
+
+
+def test_too_short_sweeps_are_drawn_without_fits(studies: dict[str, Data], tmp_path: Path):
+    """2 strengths, 1 radius: trends has each fit as a row without coefficients, with the
+    reason, and the figures draw the points and say that there is no fit."""
+    root, metrics, trends = studies["few"]
+    mean = trends[(trends["scope"] == "mean") & (trends["model"] == MODEL)]
+    assert len(mean) == 2 and mean[["c2", "c1", "c0", "r2"]].isna().all().all()
+    assert set(mean["reason"]) == {
+        f"only 2 distinct strength values with a finite {m}; a degree-2 fit needs 3"
+        for m in ("mse_outside", "mse_outside_thesis")
+    }
+    assert (mean["n_points"] == 2).all() and (mean["equation"] == "").all()
+    assert (mean["x_min"] == 0.0).all() and (mean["x_max"] == 1.0).all()
+    area = trends[trends["experiment"] == "mask_size_sweep"]
+    assert len(area) == 2 * 2 * 3  # models x images x metrics
+    assert area["c1"].isna().all() and area["reason"].str.startswith("only 1 distinct").all()
+
+    fig = _render(studies["few"], "strength_trend", tmp_path / "trend.png")
+    record = _record(tmp_path / "trend.png")
+    assert record["fits"] == {}
+    assert record["fits_missing"] == dict(zip(mean["metric"], mean["reason"], strict=True))
+    assert record["points"]["mse_outside"]["strength"] == [0.0, 1.0]
+    title = fig.get_suptitle()
+    assert "no fit: only 2 strengths, a degree-2 fit needs 3" in title.replace("\n", " ")
+    legend = " ".join(_legend_texts(fig)).replace("\n", " ")
+    assert legend.count("no degree-2 fit: only 2 distinct strength values") == 2
+
+    fig = _render(studies["few"], "area_curves", tmp_path / "area.png")
+    record = _record(tmp_path / "area.png")
+    assert record["fits"] == [] and len(record["fits_missing"]) == 2
+    assert record["fits_missing"][0]["reason"].startswith("only 1 distinct area_frac value")
+    assert any(t.startswith("no linear fit: only 1") for t in _legend_texts(fig))
 
 
 def test_worst_case_picks_highest_mse_then_lowest_strength_then_seed(
     data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     metrics, _ = data
-    metrics = metrics.copy()
     strength_sweep = metrics["experiment"] == "strength_sweep"
     ours = metrics["model"] == MODEL
     # Higher values in another model / image / experiment must not be picked.
@@ -337,30 +502,31 @@ def test_worst_case_picks_highest_mse_then_lowest_strength_then_seed(
     tied = sweep & metrics["strength"].isin([0.5, 0.75])
     metrics.loc[tied, "mse_outside"] = 99.0  # four rows tie: (0.5, 0), (0.5, 1), (0.75, ...)
     out = tmp_path / "worst.png"
-    figures.worst_case(metrics, MODEL, "Landscape_2", out)
+    worst_case(metrics, MODEL, "Landscape_2", out)
     record = _record(out)
     assert (record["strength"], record["seed"], record["mse_outside"]) == (0.5, 0, 99.0)
     assert record["image"] == "Landscape_2"
-    assert (
-        record["inpainted_path"] == "inpainted/sd15-test/strength_sweep/Landscape_2_r80_s0.5_0.png"
-    )
+    assert record["inpainted_path"] == "inpainted/sd15-test/Landscape_2/r80_s0.5_seed0.png"
+    row = metrics[sweep & (metrics["strength"] == 0.5) & (metrics["seed"] == 0)].iloc[0]
+    assert record["mse_outside_thesis"] == row["mse_outside_thesis"]
+    assert (record["steps_run"], record["mode"]) == (10, "denoise")
 
     # The heatmap's colour scale comes from the pixels outside the mask only.
     with Image.open(record["image_path"]) as a, Image.open(record["inpainted_path"]) as b:
-        err = figures.squared_error_map(np.asarray(a), np.asarray(b))
+        err = heatmaps.squared_error_map(np.asarray(a), np.asarray(b))
     with Image.open(record["mask_path"]) as m:
         outside = np.asarray(m) == 0
     assert 0 < outside.sum() < outside.size
-    want_vmax = np.percentile(err[outside], figures.HEATMAP_PERCENTILE)
-    assert record["heatmap_vmax"] == pytest.approx(want_vmax)
+    want_vmax = np.percentile(err[outside], heatmaps.HEATMAP_PERCENTILE)
+    assert record["heatmap_vmax"] == pytest.approx(want_vmax, rel=1e-12)
     assert record["heatmap_vmax"] < np.percentile(err[~outside], 50)  # inside is far worse
 
     # Now seed 1 at strength 0.25 is the unique maximum.
     metrics.loc[sweep & (metrics["strength"] == 0.25) & (metrics["seed"] == 1), "mse_outside"] = 1e3
-    figures.worst_case(metrics, MODEL, "Landscape_2", out)
+    worst_case(metrics, MODEL, "Landscape_2", out)
     record = _record(out)
     assert (record["strength"], record["seed"]) == (0.25, 1)
-    assert record["inpainted_path"].endswith("Landscape_2_r80_s0.25_1.png")
+    assert record["inpainted_path"].endswith("Landscape_2/r80_s0.25_seed1.png")
 
 
 def test_radius_gallery_picks_nearest_strength_radii_and_lowest_seed(
@@ -377,18 +543,40 @@ def test_radius_gallery_picks_nearest_strength_radii_and_lowest_seed(
     out = tmp_path / "gallery.png"
     # 21 -> 20, 42.5 (tie 35/50) -> 35, 30 -> 35 (duplicate, dropped), 44 -> 50, 68 -> 65,
     # 79 -> 80
-    figures.radius_gallery(metrics, MODEL, "Landscape_2", 0.62, [21, 42.5, 30, 44, 68, 79], out)
+    fig = radius_gallery(metrics, MODEL, "Landscape_2", 0.62, [21, 42.5, 30, 44, 68, 79], out)
     record = _record(out)
     assert record["strength_requested"] == 0.62
     assert record["strength"] == 0.5
     assert record["radii_requested"] == [21.0, 42.5, 30.0, 44.0, 68.0, 79.0]
     assert record["radii"] == [20.0, 35.0, 50.0, 65.0, 80.0]
+    assert record["nearest_available"] is True
     assert record["seeds"] == [0, 1, 0, 0, 0]
-    assert record["inpainted_paths"][1].endswith("Landscape_2_r35_s0.5_1.png")
+    assert record["inpainted_paths"][1].endswith("Landscape_2/r35_s0.5_seed1.png")
+    at = metrics[(metrics["model"] == MODEL) & (metrics["image"] == "Landscape_2")]
+    at = at[(at["experiment"] == "mask_size_sweep") & (at["strength"] == 0.5)]
+    want = [
+        at[(at["radius_pct"] == r) & (at["seed"] == s)]["mse_outside"].iloc[0]
+        for r, s in zip(record["radii"], record["seeds"], strict=True)
+    ]
+    assert record["mse_outside"] == want
+    title = fig.get_suptitle().replace("\n", " ")
+    assert "strength 0.5 (nearest available to 0.62)" in title
+    assert "radii 20, 35, 50, 65, 80 % (nearest available to 21, 42.5, 30, 44, 68, 79 %)" in title
     with Image.open(out) as img:
         assert img.size[1] > img.size[0]  # five rows of two panels: taller than wide
+
+    # Values the sweep has: drawn as asked, and the title does not say "nearest".
+    fig = radius_gallery(metrics, MODEL, "Landscape_2", 0.9, [65, 20], out)
+    record = _record(out)
+    assert (record["strength"], record["radii"], record["nearest_available"]) == (
+        0.9,
+        [65.0, 20.0],
+        False,
+    )
+    assert "nearest" not in fig.get_suptitle()
+    assert "strength 0.9, radii 65, 20 %" in fig.get_suptitle().replace("\n", " ")
     with pytest.raises(InputError, match="radius"):
-        figures.radius_gallery(metrics, MODEL, "Landscape_2", 0.5, [], tmp_path / "g2.png")
+        radius_gallery(metrics, MODEL, "Landscape_2", 0.5, [], tmp_path / "g2.png")
 
 
 def test_area_curves_draws_each_fit_and_lists_missing_ones(
@@ -398,22 +586,46 @@ def test_area_curves_draws_each_fit_and_lists_missing_ones(
     record = _record(rendered("area_curves")[0])
     assert record["images"] == ["Landscape_0", "Landscape_2", "Landscape_10"]
     assert record["strengths"] == AREA_STRENGTHS
+    assert record["radii"] == RADII
     assert len(record["fits"]) == len(IMAGES) * len(AREA_STRENGTHS)
     assert record["fits_missing"] == []
+    fit = next(f for f in record["fits"] if (f["image"], f["strength"]) == ("Landscape_2", 0.5))
+    want = trends[
+        (trends["model"] == MODEL)
+        & (trends["image"] == "Landscape_2")
+        & (trends["strength"] == 0.5)
+        & (trends["metric"] == "mse_outside")
+    ].iloc[0]
+    assert (fit["c1"], fit["c0"], fit["equation"]) == (want["c1"], want["c0"], want["equation"])
     fewer = trends.loc[~((trends["image"] == "Landscape_10") & (trends["strength"] == 0.9))]
     out = tmp_path / "area.png"
-    figures.area_curves(metrics, fewer, MODEL, out)
-    assert _record(out)["fits_missing"] == [{"image": "Landscape_10", "strength": 0.9}]
+    fig = area_curves(metrics, fewer, MODEL, out)
+    assert _record(out)["fits_missing"] == [
+        {"image": "Landscape_10", "strength": 0.9, "reason": "not in the trends table"}
+    ]
+    assert "1 linear fit(s) missing: not in the trends table" in _legend_texts(fig)
 
 
-def test_model_comparison_has_every_model(rendered: Rendered) -> None:
+def test_model_comparison_has_every_model(
+    data: tuple[pd.DataFrame, pd.DataFrame], rendered: Rendered
+) -> None:
+    metrics, _ = data
     record = _record(rendered("model_comparison")[0])
     assert record["models"] == sorted([MODEL, OTHER_MODEL])
-    assert record["band_px"] == [4]
+    assert record["band_px"] == [BAND_PX]
+    sweep = metrics[metrics["experiment"] == "strength_sweep"]
+    for model in (MODEL, OTHER_MODEL):
+        summary = record["per_model"][model]
+        rows = sweep[sweep["model"] == model]
+        for column in ("mse_outside", "mse_outside_band", "mse_outside_far"):
+            assert summary[f"mean_{column}"] == rows[column].mean()
+        assert summary["images"] == len(IMAGES) and summary["steps"] == [STEPS]
+        assert summary["content_images"] == ["Landscape_0"]
+        land = rows[rows["image"] == "Landscape_0"]
+        assert summary["mean_mse_outside_flat"] == land["mse_outside_flat"].mean()
     ours, other = record["per_model"][MODEL], record["per_model"][OTHER_MODEL]
-    assert ours["mean_mse_outside"] < 100 < 1000 < other["mean_mse_outside"]
+    assert ours["mean_mse_outside"] < other["mean_mse_outside"]
     assert ours["mean_mse_outside_band"] > ours["mean_mse_outside_far"]
-    assert ours["images"] == other["images"] == len(IMAGES)
 
 
 @pytest.mark.parametrize("name", sorted(RENDERERS))
@@ -438,7 +650,7 @@ def test_empty_selection_is_an_input_error(
 def test_unknown_image_is_an_input_error(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     metrics, _ = data
     with pytest.raises(InputError, match="Landscape_99"):
-        figures.worst_case(metrics, MODEL, "Landscape_99", "x.png")
+        worst_case(metrics, MODEL, "Landscape_99", "x.png")
 
 
 @pytest.mark.parametrize("name", ["worst_case", "radius_gallery"])
@@ -447,7 +659,6 @@ def test_missing_png_is_an_input_error_and_leaves_no_file(
     name: str, column: str, data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     metrics, trends = data
-    metrics = metrics.copy()
     metrics[column] = metrics[column].str.replace(".png", "_gone.png", regex=False)
     out_dir = tmp_path / "figs"
     out_dir.mkdir()
@@ -461,8 +672,189 @@ def test_size_mismatch_is_an_input_error(
     data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     metrics, _ = data
-    small = np.zeros((H // 2, W // 2, 3), dtype=np.uint8)
+    small = np.zeros((16, 20, 3), dtype=np.uint8)
     metrics = metrics.assign(inpainted_path=_save_png(small, "small.png"))
     with pytest.raises(InputError, match="small.png"):
-        figures.worst_case(metrics, MODEL, "Landscape_2", tmp_path / "w.png")
+        worst_case(metrics, MODEL, "Landscape_2", tmp_path / "w.png")
     assert not (tmp_path / "w.png").exists()
+
+
+@pytest.mark.parametrize("name", ["metrics", "trends"])
+def test_unreadable_table_is_an_input_error(name: str, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=f"{name} table .*nope.parquet not found"):
+        common.read_table(tmp_path / "nope.parquet", name)
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(InputError, match="bad.parquet is not readable Parquet"):
+        common.read_table(tmp_path / "bad.parquet", name)
+
+
+# ------------------------------------------------------------------ report captions
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL_CONFIG = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+THESIS_CONFIG = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
+
+
+def test_values_are_written_as_a_person_writes_them() -> None:
+    assert captions.values_text([20, 40, 60, 80], "k", "%") == "20, 40, 60, 80 %"
+    assert (
+        captions.values_text({"start": 0, "stop": 1, "num": 6}, "k") == "0, 0.2, 0.4, 0.6, 0.8, 1"
+    )
+    assert (
+        captions.values_text({"start": 0.0, "stop": 1.0, "num": 100}, "k")
+        == "0–1 in 100 evenly spaced values"
+    )
+    assert (
+        captions.values_text({"start": 20, "stop": 80, "num": 50}, "k", "%")
+        == "20–80 % in 50 evenly spaced values"
+    )
+    uneven = [0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 1.0]
+    assert captions.values_text(uneven, "k") == "9 values from 0–1"
+    assert captions.values_text([1 / 3], "k") == "0.3333"
+
+
+def test_captions_of_the_small_config() -> None:
+    plan = Plan(SMALL_CONFIG, "test")
+    sweep = captions.strength_sweep(plan)
+    assert sweep["strengths"] == "strengths 0, 0.5, 1"
+    assert sweep["radii"] == "radius 80 %"
+    assert (sweep["seeds"], sweep["over_seeds"], sweep["steps"]) == ("seed 0", "at seed 0", 3)
+    assert sweep["fit"] is True
+    assert (sweep["metrics"], sweep["trends"]) == (
+        "results/test/metrics.parquet",
+        "results/test/trends.parquet",
+    )
+    area = captions.mask_size_sweep(plan)
+    assert (area["strengths"], area["radii"], area["fit"]) == (
+        "strength 0.5",
+        "radii 30, 60 %",
+        True,
+    )
+    gallery = captions.radius_gallery(plan)
+    assert (gallery["strength"], gallery["wanted_radii"]) == ("strength 0.5", "radii 30, 60 %")
+    assert not gallery["nearest_strength"] and not gallery["nearest_radii"]
+    comparison = captions.model_comparison(plan)
+    assert (comparison["models"], comparison["band_px"]) == ("tiny9, tiny4", 8)
+    assert comparison["procedural"] is True
+
+    short = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
+    short["experiments"]["strength_sweep"]["strengths"] = [0.0, 1.0]
+    short["experiments"]["mask_size_sweep"]["radius_pct"] = [30]
+    plan = Plan(short, "short")
+    assert captions.strength_sweep(plan)["fit"] is False
+    assert captions.mask_size_sweep(plan)["fit"] is False
+    assert captions.radius_gallery(plan)["nearest_radii"] is True  # 60 % is not run
+
+
+def test_captions_of_the_thesis_config() -> None:
+    plan = Plan(THESIS_CONFIG, "thesis")
+    sweep = captions.strength_sweep(plan)
+    assert sweep["strengths"] == "strengths 0–1 in 100 evenly spaced values"
+    assert sweep["metrics"] == "results/thesis/metrics.parquet"
+    area = captions.mask_size_sweep(plan)
+    assert area["radii"] == "radii 20–80 % in 50 evenly spaced values"
+    assert area["strengths"] == "strengths 0.1, 0.5, 0.9"
+    # Fig 4.11's radii 20, 32, 44, 68 % are not among linspace(20, 80, 50) (but 20 is).
+    gallery = captions.radius_gallery(plan)
+    assert gallery["nearest_radii"] is True and gallery["nearest_strength"] is False
+
+
+def _caption(name: str, config: dict[str, Any], run: str, **wildcards: str) -> str:
+    """A report caption rendered as Snakemake renders it: the template with the rule's
+    params (from maskleak.figures.captions), wildcards and config."""
+    plan = Plan(config, run)
+    params = {
+        "strength_grid": captions.strength_sweep,
+        "strength_trend": captions.strength_sweep,
+        "worst_case": captions.strength_sweep,
+        "area_curves": captions.mask_size_sweep,
+        "radius_gallery": captions.radius_gallery,
+        "model_comparison": captions.model_comparison,
+    }[name](plan)
+    snakemake = SimpleNamespace(
+        params=SimpleNamespace(caption=params),
+        wildcards=SimpleNamespace(**wildcards),
+        config=config,
+    )
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    template = (REPO / f"workflow/report/{name}.rst").read_text()
+    return " ".join(env.from_string(template).render(snakemake=snakemake).split())
+
+
+@pytest.mark.parametrize("name", sorted(RENDERERS))
+@pytest.mark.parametrize("which", ["small", "thesis"])
+def test_captions_fit_their_data(name: str, which: str) -> None:
+    config, run = (SMALL_CONFIG, "test") if which == "small" else (THESIS_CONFIG, "thesis")
+    text = _caption(name, config, run, model="tiny9", image="land")
+    assert not re.search(r"[{}\[\]]|'start'|': ", text), text  # no Python reprs
+    assert f"results/{run}/" in text and "results/metrics" not in text
+    if name in ("strength_grid", "area_curves", "radius_gallery"):
+        assert "of half the shorter side" in text and "r = floor(p/100 · min(w, h)/2)" in text
+    if name == "radius_gallery":
+        assert ("nearest available" in text) == (which == "thesis")
+    if which == "thesis" and name == "strength_grid":
+        assert "strengths 0–1 in 100 evenly spaced values" in text
+        assert "mask radius 80 % of half the shorter side" in text
+
+
+def test_captions_say_when_there_is_no_fit() -> None:
+    short = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
+    short["experiments"]["strength_sweep"]["strengths"] = [0.0, 1.0]
+    short["experiments"]["mask_size_sweep"]["radius_pct"] = [30]
+    text = _caption("strength_trend", short, "short", model="tiny9")
+    assert "No fit is drawn: the sweep has only 2 strengths, and a 2nd-degree fit needs 3" in (
+        text.replace("**", "")
+    )
+    assert "Red:" not in text
+    assert "No linear fit is drawn" in _caption("area_curves", short, "short", model="tiny9")
+    assert "No fit" not in _caption("strength_trend", SMALL_CONFIG, "test", model="tiny9")
+
+
+# ------------------------------------------------------------------ a real workflow run
+
+
+@pytest.mark.slow
+def test_a_strength_sweep_of_two_strengths_runs_to_the_end(tmp_path: Path) -> None:
+    """.test/config.yaml with strengths [0.0, 1.0]: every rule runs, the trend figure is
+    drawn without a fit and says why, and so does its report caption."""
+    for name in ("Snakefile", "workflow"):
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name)
+        else:
+            shutil.copy(source, tmp_path / name)
+    config = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
+    config["experiments"]["strength_sweep"]["strengths"] = [0.0, 1.0]
+    (tmp_path / "two-strengths.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+
+    def snakemake(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "snakemake", "--configfile", "two-strengths.yaml"]
+        return subprocess.run(
+            [*command, "--cores", "2", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+
+    run = snakemake()
+    assert run.returncode == 0, run.stderr[-4000:]
+    results = tmp_path / "results/two-strengths"
+    trends = pd.read_parquet(results / "trends.parquet")
+    mean = trends[(trends["scope"] == "mean") & (trends["experiment"] == "strength_sweep")]
+    assert len(mean) == 2 * 2 and mean["c2"].isna().all()
+    assert mean["reason"].str.contains("a degree-2 fit needs 3").all()
+    for model in ("tiny9", "tiny4"):
+        record = _record(results / f"figures/{model}/strength_trend.png")
+        assert record["fits"] == {} and set(record["fits_missing"]) == {
+            "mse_outside",
+            "mse_outside_thesis",
+        }
+
+    report = snakemake("--report", "report.html")
+    assert report.returncode == 0, report.stderr[-4000:]
+    html = re.sub(r"<[^>]+>", "", (tmp_path / "report.html").read_text())
+    assert html.count("No fit is drawn: the sweep has only 2 strengths") == 2
+    assert "results/two-strengths/trends.parquet" in html

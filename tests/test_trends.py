@@ -92,8 +92,9 @@ def test_strength_quadratic_recovered_per_image_and_mean() -> None:
     assert math.isnan(thesis["r2"])
     assert thesis["equation"] == "y = 0.000x² + 0.000x + 7.000"
 
-    # 2 metrics x (1 mean + 2 images) fits, nothing else.
+    # 2 metrics x (1 mean + 2 images) fits, nothing else, all with coefficients.
     assert len(df) == 6
+    assert (df["reason"] == "").all()
     assert set(df["scope"]) == {"mean", "image"}
 
 
@@ -155,7 +156,7 @@ def test_mask_size_linear_fits() -> None:
     assert (white["c1"], white["c0"]) == pytest.approx((0.5, 0), abs=1e-9)
 
 
-def test_too_few_points_gives_no_row() -> None:
+def test_too_few_points_gives_a_row_without_fit_and_its_reason() -> None:
     rows = [
         # Per image only 2 strengths (< 3) -> no per-image fit; mean has 0, .5, 1 -> fit.
         row("strength_sweep", "a", 0.0, 0, mse_outside=1.0),
@@ -171,20 +172,62 @@ def test_too_few_points_gives_no_row() -> None:
         row("other", "a", 1.0, 0),
     ]
     df = fit_trends(pd.DataFrame(rows))
-    assert set(df["scope"]) == {"mean"}
-    assert set(df["experiment"]) == {"strength_sweep"}
+    assert set(df["experiment"]) == {"strength_sweep", "mask_size_sweep"}
     # Points (0, 1), (.5, 2), (1, 5): c0 = 1; c2/4 + c1/2 = 1; c2 + c1 = 4 -> c2 = 4, c1 = 0.
-    fit = only(df, metric="mse_outside")
+    fit = only(df, metric="mse_outside", scope="mean")
     assert (fit["c2"], fit["c1"], fit["c0"]) == pytest.approx((4, 0, 1), abs=1e-9)
+    assert fit["reason"] == ""
+
+    a = only(df, experiment="strength_sweep", metric="mse_outside", image="a")
+    assert math.isnan(a["c2"]) and math.isnan(a["c1"]) and math.isnan(a["c0"])
+    assert math.isnan(a["r2"]) and a["equation"] == ""
+    assert (a["degree"], a["n_points"], a["x_min"], a["x_max"]) == (2, 2, 0.0, 0.5)
+    assert a["reason"] == (
+        "only 2 distinct strength values with a finite mse_outside; a degree-2 fit needs 3"
+    )
+    b = only(df, experiment="strength_sweep", metric="mse_outside", image="b")
+    assert (b["n_points"], b["x_min"], b["x_max"]) == (1, 1.0, 1.0)
+    assert b["reason"].startswith("only 1 distinct strength value with")
+
+    line = only(df, experiment="mask_size_sweep", metric="mse_whitedisc_thesis")
+    assert (line["degree"], line["n_points"], line["x_min"]) == (1, 1, 0.3)
+    assert math.isnan(line["c1"]) and line["strength"] == 0.1
+    assert line["reason"] == (
+        "only 1 distinct area_frac value with a finite mse_whitedisc_thesis; a degree-1 fit needs 2"
+    )
+    # 2 metrics x (mean + 2 images) + 3 metrics x 1 image x 1 strength.
+    assert len(df) == 2 * 3 + 3
+
+
+def test_two_strengths_give_rows_without_fits() -> None:
+    """A strength sweep of 2 strengths (the config allows it): no fit, but every row."""
+    rows = [
+        row("strength_sweep", image, x, 0, mse_outside=f(x), mse_outside_thesis=g(x))
+        for image in ("img1", "img2")
+        for x in (0.0, 1.0)
+    ]
+    df = fit_trends(pd.DataFrame(rows))
+    assert len(df) == 2 * 3
+    assert df[["c2", "c1", "c0", "r2"]].isna().all().all()
+    assert (df["equation"] == "").all() and (df["n_points"] == 2).all()
+    assert df["reason"].str.endswith("a degree-2 fit needs 3").all()
 
 
 def test_nan_values_are_left_out() -> None:
     rows = [row("strength_sweep", "a", x, 0, mse_outside=f(x)) for x in STRENGTHS]
     rows.append(row("strength_sweep", "a", 0.6, 0, mse_outside=math.nan))
+    # An image whose every value is NaN (a mask over the whole image) keeps its row.
+    rows += [row("strength_sweep", "full", x, 0, mse_outside=math.nan) for x in STRENGTHS]
     df = fit_trends(pd.DataFrame(rows))
-    fit = only(df, metric="mse_outside", scope="image")
+    fit = only(df, metric="mse_outside", scope="image", image="a")
     assert fit["n_points"] == 5
     assert (fit["c2"], fit["c1"], fit["c0"]) == pytest.approx((2, -3, 5), abs=1e-9)
+    full = only(df, metric="mse_outside", scope="image", image="full")
+    assert full["n_points"] == 0 and math.isnan(full["x_min"]) and math.isnan(full["c0"])
+    assert full["reason"].startswith("only 0 distinct strength values with a finite mse_outside")
+    # The mean over images skips the NaN image: the same fit as image a alone.
+    mean = only(df, metric="mse_outside", scope="mean")
+    assert (mean["c2"], mean["c1"], mean["c0"]) == pytest.approx((2, -3, 5), abs=1e-9)
 
 
 def test_models_fitted_separately() -> None:

@@ -9,6 +9,11 @@
 Seeds are always averaged first (per image and x); scope ``mean`` then averages those
 per-image values over images, so every image weighs the same even if some have more seeds.
 NaN metric values (e.g. a mask that covers the whole image) are left out of the fits.
+
+Every fit the sweeps call for gets a row. Where there are too few distinct x for the
+degree (a sweep of 1 or 2 strengths, or of 1 radius), the row says so in ``reason`` and its
+coefficients, R² and equation are absent (NaN, empty), so figures can draw the points and
+name what is missing instead of failing.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ COLUMNS: tuple[str, ...] = (
     "x_min",
     "x_max",
     "equation",
+    "reason",
 )
 
 DTYPES: dict[str, str] = {
@@ -62,6 +68,7 @@ DTYPES: dict[str, str] = {
     "x_min": "float64",
     "x_max": "float64",
     "equation": "str",
+    "reason": "str",
 }
 
 STRENGTH_METRICS: tuple[str, ...] = ("mse_outside", "mse_outside_thesis")
@@ -88,10 +95,28 @@ def equation(coefs_high_first: Sequence[float]) -> str:
     return "y = " + "".join(parts)
 
 
-def _fit(x: np.ndarray, y: np.ndarray, degree: int) -> dict[str, Any] | None:
-    """Least-squares polynomial of ``degree``; None if there are too few distinct x."""
-    if np.unique(x).size < degree + 1:
-        return None
+def _fit(x: np.ndarray, y: np.ndarray, degree: int, x_name: str, metric: str) -> dict[str, Any]:
+    """Least-squares polynomial of ``degree`` through (x, y), as trends-table fields. With
+    fewer than ``degree + 1`` distinct x there is no fit: coefficients, R² and x range are
+    NaN, the equation is empty, and ``reason`` says why."""
+    distinct = int(np.unique(x).size)
+    if distinct < degree + 1:
+        values = "value" if distinct == 1 else "values"
+        return {
+            "degree": degree,
+            "c2": math.nan,
+            "c1": math.nan,
+            "c0": math.nan,
+            "r2": math.nan,
+            "n_points": distinct,
+            "x_min": float(x.min()) if x.size else math.nan,
+            "x_max": float(x.max()) if x.size else math.nan,
+            "equation": "",
+            "reason": (
+                f"only {distinct} distinct {x_name} {values} with a finite {metric};"
+                f" a degree-{degree} fit needs {degree + 1}"
+            ),
+        }
     coefs = np.polyfit(x, y, degree)  # highest power first
     residual = y - np.polyval(coefs, x)
     ss_tot = float(np.sum((y - y.mean()) ** 2))
@@ -107,6 +132,7 @@ def _fit(x: np.ndarray, y: np.ndarray, degree: int) -> dict[str, Any] | None:
         "x_min": float(x.min()),
         "x_max": float(x.max()),
         "equation": equation([float(c) for c in coefs]),
+        "reason": "",
     }
 
 
@@ -123,6 +149,19 @@ def per_image_mean(rows: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:
     return valid.groupby(["image", x], sort=True)[metric].mean().reset_index()
 
 
+def _per_image_points(
+    rows: pd.DataFrame, metric: str, x: str
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(image, x, seed-mean y) for every image in ``rows``, also those without one finite
+    value (their arrays are empty), so that each image gets a row."""
+    per_image = per_image_mean(rows, metric, x)
+    points = []
+    for image in sorted(str(i) for i in pd.unique(rows["image"])):
+        mine = per_image.loc[per_image["image"].astype(str) == image]
+        points.append((image, mine[x].to_numpy(float), mine[metric].to_numpy(float)))
+    return points
+
+
 def _strength_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     if rows.empty:
         return []
@@ -130,7 +169,6 @@ def _strength_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     fits: list[dict[str, Any]] = []
     for model, by_model in rows.groupby("model", sort=True):
         for metric in STRENGTH_METRICS:
-            per_image = per_image_mean(by_model, metric, "strength")
             base = {
                 "experiment": "strength_sweep",
                 "model": str(model),
@@ -138,14 +176,12 @@ def _strength_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
                 "metric": metric,
                 "x": "strength",
             }
-            mean = per_image.groupby("strength", sort=True)[metric].mean()
-            fit = _fit(mean.index.to_numpy(float), mean.to_numpy(float), 2)
-            if fit is not None:
-                fits.append({**base, "scope": "mean", "image": "", **fit})
-            for image, points in per_image.groupby("image", sort=True):
-                fit = _fit(points["strength"].to_numpy(float), points[metric].to_numpy(float), 2)
-                if fit is not None:
-                    fits.append({**base, "scope": "image", "image": str(image), **fit})
+            mean = per_image_mean(by_model, metric, "strength").groupby("strength")[metric].mean()
+            fit = _fit(mean.index.to_numpy(float), mean.to_numpy(float), 2, "strength", metric)
+            fits.append({**base, "scope": "mean", "image": "", **fit})
+            for image, xs, ys in _per_image_points(by_model, metric, "strength"):
+                fit = _fit(xs, ys, 2, "strength", metric)
+                fits.append({**base, "scope": "image", "image": image, **fit})
     return fits
 
 
@@ -156,29 +192,27 @@ def _mask_size_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     fits: list[dict[str, Any]] = []
     for (model, strength), group in rows.groupby(["model", "strength"], sort=True):
         for metric in MASK_SIZE_METRICS:
-            per_image = per_image_mean(group, metric, "area_frac")
-            for image, points in per_image.groupby("image", sort=True):
-                fit = _fit(points["area_frac"].to_numpy(float), points[metric].to_numpy(float), 1)
-                if fit is not None:
-                    fits.append(
-                        {
-                            "experiment": "mask_size_sweep",
-                            "model": str(model),
-                            "scope": "image",
-                            "image": str(image),
-                            "strength": float(strength),
-                            "metric": metric,
-                            "x": "area_frac",
-                            **fit,
-                        }
-                    )
+            for image, xs, ys in _per_image_points(group, metric, "area_frac"):
+                fits.append(
+                    {
+                        "experiment": "mask_size_sweep",
+                        "model": str(model),
+                        "scope": "image",
+                        "image": image,
+                        "strength": float(strength),
+                        "metric": metric,
+                        "x": "area_frac",
+                        **_fit(xs, ys, 1, "area_frac", metric),
+                    }
+                )
     return fits
 
 
 def fit_trends(metrics: pd.DataFrame) -> pd.DataFrame:
     """Trend-line fits through a metrics table (see the module docstring), one row per
-    fit with columns :data:`COLUMNS`. Fits with too few distinct x (3 for a quadratic,
-    2 for a line) are skipped; experiments other than the two sweeps are ignored."""
+    fit with columns :data:`COLUMNS`. A fit with too few distinct x (3 for a quadratic,
+    2 for a line) is a row without coefficients and with its ``reason``; experiments other
+    than the two sweeps are ignored."""
     fits: list[dict[str, Any]] = []
     if len(metrics):
         _require(metrics, ["experiment"])

@@ -1,7 +1,15 @@
+# One rule per figure, each running its own script (workflow/scripts/figure_<name>.py)
+# that calls one function of maskleak.figures.<name>, with only the tables it reads.
+# params.code: rerun when the library code of that script changes. params.caption: the
+# values the report caption states (maskleak.figures.captions), computed when a job runs
+# so that a config without, e.g., a gallery still parses.
+
+from maskleak.figures import captions
+
+
 rule figure_strength_grid:
     input:
         metrics=PLAN.path(plan_config.METRICS),
-        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
             f"{FIGURES}/{{model}}/strength_grid.png",
@@ -16,10 +24,10 @@ rule figure_strength_grid:
     log:
         f"{LOGS}/figures/{{model}}/strength_grid.log",
     params:
-        code=library_code("figure.py"),
-        kind="strength_grid",
+        code=library_code("figure_strength_grid.py"),
+        caption=lambda wildcards: captions.strength_sweep(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_strength_grid.py"
 
 
 rule figure_strength_trend:
@@ -40,16 +48,15 @@ rule figure_strength_trend:
     log:
         f"{LOGS}/figures/{{model}}/strength_trend.log",
     params:
-        code=library_code("figure.py"),
-        kind="strength_trend",
+        code=library_code("figure_strength_trend.py"),
+        caption=lambda wildcards: captions.strength_sweep(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_strength_trend.py"
 
 
 rule figure_worst_case:
     input:
         metrics=PLAN.path(plan_config.METRICS),
-        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
             f"{FIGURES}/{{model}}/worst_case/{{image}}.png",
@@ -61,10 +68,10 @@ rule figure_worst_case:
     log:
         f"{LOGS}/figures/{{model}}/worst_case/{{image}}.log",
     params:
-        code=library_code("figure.py"),
-        kind="worst_case",
+        code=library_code("figure_worst_case.py"),
+        caption=lambda wildcards: captions.strength_sweep(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_worst_case.py"
 
 
 rule figure_area_curves:
@@ -82,16 +89,15 @@ rule figure_area_curves:
     log:
         f"{LOGS}/figures/{{model}}/area_curves.log",
     params:
-        code=library_code("figure.py"),
-        kind="area_curves",
+        code=library_code("figure_area_curves.py"),
+        caption=lambda wildcards: captions.mask_size_sweep(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_area_curves.py"
 
 
 rule figure_radius_gallery:
     input:
         metrics=PLAN.path(plan_config.METRICS),
-        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
             f"{FIGURES}/{{model}}/radius_gallery.png",
@@ -106,17 +112,16 @@ rule figure_radius_gallery:
     log:
         f"{LOGS}/figures/{{model}}/radius_gallery.log",
     params:
-        code=library_code("figure.py"),
-        kind="radius_gallery",
+        code=library_code("figure_radius_gallery.py"),
         gallery=PLAN.figures.get("gallery"),
+        caption=lambda wildcards: captions.radius_gallery(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_radius_gallery.py"
 
 
 rule figure_model_comparison:
     input:
         metrics=PLAN.path(plan_config.METRICS),
-        trends=PLAN.path(plan_config.TRENDS),
     output:
         report(
             f"{FIGURES}/model_comparison.png",
@@ -127,7 +132,7 @@ rule figure_model_comparison:
     log:
         f"{LOGS}/figures/model_comparison.log",
     params:
-        code=library_code("figure.py"),
-        kind="model_comparison",
+        code=library_code("figure_model_comparison.py"),
+        caption=lambda wildcards: captions.model_comparison(PLAN),
     script:
-        "../scripts/figure.py"
+        "../scripts/figure_model_comparison.py"

@@ -1,0 +1,7 @@
+from maskleak.figures.common import read_table
+from maskleak.figures.strength_grid import strength_grid
+from maskleak.logs import log_to
+
+with log_to(snakemake.log[0]):
+    metrics = read_table(snakemake.input.metrics, "metrics")
+    strength_grid(metrics, snakemake.wildcards.model, snakemake.output[0])
