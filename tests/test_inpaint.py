@@ -209,7 +209,7 @@ def test_4_channel_model_leaks_only_through_the_vae_and_the_latent_mask(tiny_mod
     flat = tmp_path / "flat.png"
     Image.new("RGB", (96, 64), (40, 120, 200)).save(flat)
     mask_path = tmp_path / "mask.png"
-    circle_mask(96, 64, 50).save(mask_path)
+    circle_mask(96, 64, 80).save(mask_path)
     scene = {"image": str(flat), "mask80": str(mask_path)}
     out = tmp_path / "out"
     job(tiny_models[4], scene, tasks_for(out, scene, strengths=(1.0,)), tmp_path / "m.json")
@@ -224,3 +224,16 @@ def test_4_channel_model_leaks_only_through_the_vae_and_the_latent_mask(tiny_mod
     assert np.abs(result[outside_kept] - (40, 120, 200)).max() <= 1
     leak = ~inpaint & changed_blocks
     assert leak.any() and np.abs(result[leak] - (40, 120, 200)).max() > 10
+
+
+def test_a_hand_replaced_mask_is_refused_before_anything_is_computed(tiny_models, scene, tmp_path):
+    """A mask file whose pixels are not the disc its radius names (here: one pixel
+    flipped) would be inpainted and measured under the wrong label."""
+    pixels = np.asarray(Image.open(scene["mask80"])).copy()
+    pixels[0, 0] = 255 - pixels[0, 0]
+    Image.fromarray(pixels).save(scene["mask80"])
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=r"mask80?.*not drawn by the mask rule for radius_pct=80"):
+        job(tiny_models[9], scene, tasks_for(out, scene), tmp_path / "m.json")
+    assert not out.exists() or not list(out.glob("*.png"))
+    assert not (tmp_path / "m.json").exists()

@@ -25,6 +25,7 @@ from maskleak import gpus, merged_calls, models, progress
 from maskleak.batch_size import resolve_batch_size
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
+from maskleak.masks import check_mask
 from maskleak.provenance import (
     canonical_json,
     pixel_sha256,
@@ -163,11 +164,8 @@ def run_job(
     for task in tasks:
         if task.mask_path not in masks:
             mask = read_pixels(task.mask_path, "L", "mask")
-            if mask.shape != image_pixels.shape[:2]:
-                raise InputError(
-                    f"{task.mask_path}: mask size {mask.shape[::-1]} differs from image "
-                    f"{image_path} size {image_pixels.shape[1::-1]}"
-                )
+            # A mask replaced by hand would be inpainted under its radius's label.
+            check_mask(mask, task.radius_pct, task.mask_path, image_size=image.size)
             masks[task.mask_path] = mask
     mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
 
