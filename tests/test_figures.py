@@ -858,3 +858,12 @@ def test_a_strength_sweep_of_two_strengths_runs_to_the_end(tmp_path: Path) -> No
     html = re.sub(r"<[^>]+>", "", (tmp_path / "report.html").read_text())
     assert html.count("No fit is drawn: the sweep has only 2 strengths") == 2
     assert "results/two-strengths/trends.parquet" in html
+
+
+def test_captions_of_several_seeds() -> None:
+    config = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
+    config["experiments"]["strength_sweep"]["seeds"] = [0, 1]
+    text = _caption("strength_grid", config, "seeds", model="tiny9")
+    assert "strengths 0, 0.5, 1, mean over seeds 0, 1, 3 inference steps" in text
+    assert "shaded: the range over the seeds" in text
+    assert "range over the seeds" not in _caption("strength_grid", SMALL_CONFIG, "t", model="m")

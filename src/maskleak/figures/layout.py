@@ -44,6 +44,7 @@ def label_outer(axes: list[Axes], ncols: int, xlabel: str, ylabel: str) -> None:
             ax.set_xlabel(xlabel, fontsize=7)
             ax.tick_params(labelbottom=True)
         ax.tick_params(labelsize=7)
+        ax.locator_params(axis="x", nbins=4)  # a narrow panel has room for few x labels
 
 
 def legend_cols(handles: Sequence[Any], panel_cols: int) -> int:
