@@ -1,0 +1,37 @@
+"""How much an inpainting changed the pixels outside its mask.
+
+All error metrics are in 0-255 pixel units and, unless a name says otherwise, are taken
+per *element*: a squared error is averaged over pixels x 3 channels. (BrushBench sums the
+squared error over channels before dividing by the pixel count, so its MSE is 3x ours.)
+
+Two numbers exist only so that results can be set beside the thesis this pipeline
+reproduces; both are computed on uint8 arrays exactly as its script did, and neither is a
+true MSE (see :func:`pair_metrics`).
+
+The table is built either at once (:func:`metrics_table`, :func:`write_metrics`) or one
+inpaint manifest at a time (:func:`write_image_metrics`) and then merged
+(:func:`merge_metrics`); both give the same frame, bit for bit.
+
+Modules: ``columns`` (column dtypes, row order), ``bands`` (the band at the mask edge),
+``regions`` (per-mask pixel partition), ``pairs`` (the arithmetic), ``manifests``,
+``table`` (manifests to rows), ``merge`` (parts to the table).
+"""
+
+from maskleak.metrics.columns import COLUMNS, DTYPES
+from maskleak.metrics.merge import merge_metrics
+from maskleak.metrics.pairs import pair_metrics
+from maskleak.metrics.table import (
+    metrics_table,
+    write_image_metrics,
+    write_metrics,
+)
+
+__all__ = [
+    "COLUMNS",
+    "DTYPES",
+    "merge_metrics",
+    "metrics_table",
+    "pair_metrics",
+    "write_image_metrics",
+    "write_metrics",
+]

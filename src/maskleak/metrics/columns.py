@@ -1,0 +1,167 @@
+"""The metrics table's columns, dtypes and row order, shared by every writer and reader of
+it, so that a table built at once and one merged from per-image parts are identical."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from maskleak.errors import InputError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+#: Column -> dtype of the metrics table, in column order (mirrors
+#: workflow/schemas/metrics.columns.yaml, which documents each one).
+DTYPES: dict[str, str] = {
+    "experiment": "str",
+    "model": "str",
+    "image": "str",
+    "radius_pct": "float64",
+    "area_frac": "float64",
+    "strength": "float64",
+    "seed": "int64",
+    "steps": "int64",
+    "steps_run": "int64",
+    "mode": "str",
+    "width": "int64",
+    "height": "int64",
+    "n_outside": "int64",
+    "n_inside": "int64",
+    "n_outside_band": "int64",
+    "n_outside_flat": "int64",
+    "n_outside_textured": "int64",
+    "band_px": "int64",
+    "mse_outside": "float64",
+    "mse_outside_thesis": "float64",
+    "psnr_outside": "float64",
+    "mae_outside": "float64",
+    "max_abs_outside": "float64",
+    "frac_changed_outside": "float64",
+    "mse_inside": "float64",
+    "mse_whitedisc_thesis": "float64",
+    "mse_outside_band": "float64",
+    "mse_outside_far": "float64",
+    "mse_outside_flat": "float64",
+    "mse_outside_textured": "float64",
+    "image_path": "str",
+    "mask_path": "str",
+    "inpainted_path": "str",
+}
+COLUMNS: tuple[str, ...] = tuple(DTYPES)
+
+SORT_KEYS = ("experiment", "model", "image", "radius_pct", "strength", "seed")
+# Ties in the documented key (e.g. the same model run at two step counts) are broken by
+# these so the row order never depends on the order manifests were listed in.
+TIE_BREAKERS = ("steps", "mode", "inpainted_path")
+
+
+def _arrow_type(dtype: str) -> Any:
+    import pyarrow as pa
+
+    return pa.large_string() if dtype == "str" else pa.from_numpy_dtype(np.dtype(dtype))
+
+
+def arrow_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
+    """``rows`` (dicts with every column) as an Arrow table of :data:`COLUMNS`, typed."""
+    import pyarrow as pa
+
+    columns = zip(*map(itemgetter(*COLUMNS), rows), strict=True) if rows else [()] * len(COLUMNS)
+    arrays = [
+        pa.array(values, type=_arrow_type(dtype))
+        for values, dtype in zip(columns, DTYPES.values(), strict=True)
+    ]
+    return pa.table(arrays, names=list(COLUMNS))
+
+
+def typed_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """``rows`` (dicts with every column) as a frame with :data:`COLUMNS` and their dtypes.
+
+    Equal to ``pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)`` (tested), built
+    through Arrow because that is 3x faster for the few dozen rows of one image."""
+    return arrow_table(rows).to_pandas(use_threads=False)
+
+
+def _sort_value(value: Any, is_float: bool) -> Any:
+    # NaN last, as pandas sorts it, and equal to NaN: a NaN inside a key tuple would end
+    # the comparison there, so the later keys would be ignored.
+    if not is_float:
+        return value
+    return (1, 0.0) if value != value else (0, value)
+
+
+_Row = TypeVar("_Row", bound=Mapping[str, Any])
+
+
+def sort_rows(rows: Sequence[_Row]) -> list[_Row]:
+    """``rows`` in table order, the order :func:`sort_frame` gives their frame (stable
+    Python sort on key tuples: a tenth of a millisecond for one image's rows)."""
+    names = SORT_KEYS + TIE_BREAKERS
+    floats = [DTYPES[name] == "float64" for name in names]
+    return sorted(
+        rows,
+        key=lambda row: tuple(
+            _sort_value(row[name], is_float) for name, is_float in zip(names, floats, strict=True)
+        ),
+    )
+
+
+def _sort_codes(values: list[Any]) -> np.ndarray:
+    """Integer codes that sort like the strings ``values`` (by code point, as pandas)."""
+    rank = {value: i for i, value in enumerate(sorted(set(values)))}
+    return np.array([rank[value] for value in values], dtype=np.intp)
+
+
+def sort_order(column: Callable[[str], Any], n_rows: int) -> np.ndarray:
+    """Row indices in table order: by :data:`SORT_KEYS` then :data:`TIE_BREAKERS`,
+    ascending, NaN last, stable (rows with equal keys keep their order), as
+    ``frame.sort_values(keys, kind="mergesort")`` orders them (tested). ``column(name)``
+    gives a column as a list (strings) or an array (numbers).
+
+    One ``np.lexsort`` over the numeric keys and code-point ranks of the string keys: a
+    fraction of a millisecond for the rows of one image (pandas takes over 1 ms at any
+    size), some 15 ms for 5000 rows."""
+    if n_rows == 0:
+        return np.arange(0)
+    keys = []
+    for name in reversed(SORT_KEYS + TIE_BREAKERS):  # np.lexsort's last key sorts first
+        values = column(name)
+        keys.append(_sort_codes(list(values)) if DTYPES[name] == "str" else np.asarray(values))
+    return np.lexsort(keys)
+
+
+def sort_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s rows in table order (:func:`sort_order`), index reset."""
+    order = sort_order(lambda name: frame[name].to_numpy(), len(frame))
+    return frame.take(order).reset_index(drop=True)
+
+
+#: The pandas dtypes of a typed frame ("str" is object under pandas 2).
+_EXPECTED: dict[str, Any] = dict(typed_frame([]).dtypes.items())
+
+
+def check_frame(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """InputError naming ``path`` unless ``frame`` has exactly :data:`COLUMNS`, in order,
+    with their dtypes."""
+    name = os.fspath(path)
+    columns = [str(c) for c in frame.columns]
+    if columns != list(COLUMNS):
+        missing = [c for c in COLUMNS if c not in columns]
+        extra = [c for c in columns if c not in DTYPES]
+        raise InputError(
+            f"metrics part {name}: its columns are not the metrics table's "
+            f"(missing {missing}, unexpected {extra}, or out of order); "
+            "rerun its metrics job"
+        )
+    dtypes = dict(frame.dtypes.items())
+    wrong = {c: str(dtypes[c]) for c in COLUMNS if dtypes[c] != _EXPECTED[c]}
+    if wrong:
+        expected = {c: DTYPES[c] for c in wrong}
+        raise InputError(
+            f"metrics part {name}: wrong dtypes {wrong}, expected {expected}; rerun its metrics job"
+        )

@@ -1,0 +1,46 @@
+"""Joining per-image metrics parts (:func:`write_image_metrics`) into the metrics table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import pandas as pd
+
+from maskleak.metrics.columns import arrow_table, check_frame, sort_order
+from maskleak.metrics.parts import read_part, write_table
+
+
+def merge_metrics(
+    part_paths: Sequence[str | os.PathLike[str]], out_path: str | os.PathLike[str]
+) -> pd.DataFrame:
+    """Concatenate per-image metrics parts into the metrics table and write it atomically
+    as Parquet with provenance (the record lists the parts and their manifests).
+
+    The result has exactly the rows, column order, dtypes, row order and values that
+    :func:`metrics_table` over all the parts' manifests gives at once. A part that is
+    missing, unreadable, or whose columns or dtypes are not :data:`COLUMNS`' is an
+    InputError naming the file."""
+    import pyarrow as pa
+
+    parts = [os.fspath(p) for p in part_paths]
+    tables = []
+    manifests = []
+    for path in parts:
+        table, record = read_part(path)
+        tables.append(table)
+        if isinstance(record.get("manifest"), str):
+            manifests.append(record["manifest"])
+    # One schema (string or large_string alike, no per-part metadata) to concatenate.
+    schema = arrow_table([]).schema
+    merged = pa.concat_tables(
+        [t if t.schema.equals(schema) else t.cast(schema) for t in tables] or [schema.empty_table()]
+    )
+    order = sort_order(
+        lambda name: merged.column(name).to_numpy(zero_copy_only=False), merged.num_rows
+    )
+    merged = merged.take(order)
+    frame = merged.to_pandas(use_threads=False)
+    check_frame(frame, parts[0] if len(parts) == 1 else "merged from " + ", ".join(parts))
+    write_table(merged, out_path, {"stage": "metrics", "parts": parts, "manifests": manifests})
+    return frame

@@ -1,0 +1,217 @@
+"""The fast metrics arithmetic against its plain definitions, bit for bit: the band
+against scipy's distance transform, every pair metric against straightforward
+float64/int64 expressions on boolean masks, the frame and row order against pandas."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import ndimage
+
+from maskleak.masks import circle_mask, inpaint_region
+from maskleak.metrics import COLUMNS, DTYPES, pair_metrics
+from maskleak.metrics.bands import band_pixels
+from maskleak.metrics.columns import (
+    SORT_KEYS,
+    TIE_BREAKERS,
+    sort_frame,
+    sort_rows,
+    typed_frame,
+)
+from maskleak.metrics.regions import build_region
+
+
+def edt_band(inpaint: np.ndarray, band_px: int) -> np.ndarray:
+    outside = ~inpaint
+    if not inpaint.any():
+        return np.zeros_like(inpaint)
+    return outside & (ndimage.distance_transform_edt(outside) <= band_px)
+
+
+def test_band_equals_distance_transform_on_random_masks() -> None:
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        h, w = (int(v) for v in rng.integers(1, 40, 2))
+        density = rng.choice([0.0, 0.002, 0.02, 0.2, 0.7, 1.0])
+        inpaint = rng.random((h, w)) < density
+        band_px = int(rng.integers(0, 14))
+        np.testing.assert_array_equal(band_pixels(inpaint, band_px), edt_band(inpaint, band_px))
+
+
+@pytest.mark.parametrize(("width", "height"), [(96, 64), (192, 128), (97, 31), (640, 416)])
+def test_band_equals_distance_transform_on_disc_masks(width: int, height: int) -> None:
+    for pct in (1, 20, 44, 80, 100):
+        inpaint = inpaint_region(np.asarray(circle_mask(width, height, pct)))
+        for band_px in (0, 1, 2, 5, 8, 23):
+            np.testing.assert_array_equal(
+                band_pixels(inpaint, band_px),
+                edt_band(inpaint, band_px),
+                err_msg=f"{pct} {band_px}",
+            )
+
+
+def test_band_wider_than_the_image() -> None:
+    inpaint = np.zeros((5, 7), dtype=bool)
+    inpaint[0, 0] = True
+    np.testing.assert_array_equal(band_pixels(inpaint, 8), ~inpaint)  # sqrt(4^2 + 6^2) < 8
+    np.testing.assert_array_equal(band_pixels(inpaint, 10**9), ~inpaint)
+    assert not band_pixels(np.zeros((5, 7), dtype=bool), 10**9).any()
+
+
+def reference_metrics(
+    a: np.ndarray,
+    b: np.ndarray,
+    inpaint: np.ndarray,
+    band_px: int,
+    flat: np.ndarray | None,
+    textured: np.ndarray | None,
+) -> dict[str, float | int]:
+    """The definitions, written plainly (the pre-optimisation implementation's formulas)."""
+    outside = ~inpaint
+    diff = a.astype(np.int64) - b.astype(np.int64)
+    square = (diff**2).sum(axis=2)
+    band = edt_band(inpaint, band_px)
+    far = outside & ~band
+
+    def mean(where: np.ndarray) -> float:
+        n = int(where.sum())
+        return math.nan if n == 0 else float(square[where].sum()) / (3 * n)
+
+    n_out = int(outside.sum())
+    nan = math.nan
+    out: dict[str, float | int] = {
+        "n_outside": n_out,
+        "n_inside": int(inpaint.sum()),
+        "n_outside_band": int(band.sum()),
+        "mse_outside": mean(outside),
+        "mse_inside": mean(inpaint),
+        "mse_outside_band": mean(band),
+        "mse_outside_far": mean(far),
+        "n_outside_flat": 0 if flat is None else int((outside & flat).sum()),
+        "n_outside_textured": 0 if textured is None else int((outside & textured).sum()),
+        "mse_outside_flat": nan if flat is None else mean(outside & flat),
+        "mse_outside_textured": nan if textured is None else mean(outside & textured),
+    }
+    if n_out == 0:
+        for key in ("thesis", "psnr", "mae", "max", "frac", "whitedisc"):
+            out[key] = nan
+    else:
+        mse = out["mse_outside"]
+        out["thesis"] = float(np.mean((a[outside] - b[outside]) ** 2))
+        out["psnr"] = math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+        out["mae"] = float(np.abs(diff)[outside].sum()) / (3 * n_out)
+        out["max"] = float(np.abs(diff)[outside].max())
+        out["frac"] = np.count_nonzero(square[outside]) / n_out
+        disc = inpaint[..., None]
+        white = (np.where(disc, np.uint8(255), a) - np.where(disc, np.uint8(255), b)) ** 2
+        out["whitedisc"] = float(np.mean(white)) / n_out
+    renames = {
+        "thesis": "mse_outside_thesis",
+        "psnr": "psnr_outside",
+        "mae": "mae_outside",
+        "max": "max_abs_outside",
+        "frac": "frac_changed_outside",
+        "whitedisc": "mse_whitedisc_thesis",
+    }
+    return {renames.get(k, k): v for k, v in out.items()}
+
+
+def assert_bit_identical(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for key, value in want.items():
+        if isinstance(value, float) and math.isnan(value):
+            assert math.isnan(got[key]), key
+        else:
+            assert got[key] == value, (key, got[key], value)
+            assert isinstance(got[key], int) == isinstance(value, int), key
+
+
+def test_pair_metrics_bit_identical_to_definitions_on_random_pairs() -> None:
+    rng = np.random.default_rng(5)
+    for trial in range(300):
+        h, w = (int(v) for v in rng.integers(1, 33, 2))
+        a = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        b = a.copy()
+        changed = rng.random((h, w, 3)) < rng.choice([0.0, 0.01, 0.3, 1.0])
+        b[changed] = rng.integers(0, 256, int(changed.sum()), dtype=np.uint8)
+        if trial % 7 == 0:  # extremes: 0 against 255
+            a[changed], b[changed] = 0, 255
+        inpaint = rng.random((h, w)) < rng.choice([0.0, 0.1, 0.5, 1.0])
+        band_px = int(rng.integers(0, 9))
+        flat = textured = None
+        if trial % 2:  # overlapping on purpose: the arrays need not partition anything
+            flat, textured = rng.random((h, w)) < 0.5, rng.random((h, w)) < 0.5
+        got = pair_metrics(a, b, inpaint, band_px, flat, textured)
+        assert_bit_identical(got, reference_metrics(a, b, inpaint, band_px, flat, textured))
+
+
+def test_pair_metrics_bit_identical_on_photo_sized_disc() -> None:
+    rng = np.random.default_rng(8)
+    a = rng.integers(0, 256, (416, 640, 3), dtype=np.uint8)
+    b = np.clip(a.astype(np.int16) + rng.integers(-40, 41, a.shape), 0, 255).astype(np.uint8)
+    inpaint = inpaint_region(np.asarray(circle_mask(640, 416, 44)))
+    flat = np.zeros((416, 640), dtype=bool)
+    flat[:150] = True
+    got = pair_metrics(a, b, inpaint, 8, flat, ~flat)
+    assert_bit_identical(got, reference_metrics(a, b, inpaint, 8, flat, ~flat))
+
+
+def test_rows_wider_than_uint32_sums_allow() -> None:
+    # 3 * 22100 * 255^2 > 2^32: one row's sum of squares needs 64 bits.
+    width = 22_100
+    a = np.zeros((2, width, 3), dtype=np.uint8)
+    b = np.full_like(a, 255)
+    inpaint = np.zeros((2, width), dtype=bool)
+    inpaint[:, :3] = True
+    assert build_region(inpaint, 1).run_dtype is np.uint64
+    got = pair_metrics(a, b, inpaint, 1)
+    assert got["mse_outside"] == 65025.0 and got["mse_inside"] == 65025.0
+    assert_bit_identical(got, reference_metrics(a, b, inpaint, 1, None, None))
+
+
+def test_images_larger_than_uint32_sums_allow() -> None:
+    # 3 * 2400^2 * 255 > 2^32: the sums of |a - b| and of the wrapped squares need 64 bits.
+    a = np.zeros((2400, 2400, 3), dtype=np.uint8)
+    b = np.full_like(a, 255)
+    b[0, 0] = 0
+    inpaint = np.zeros((2400, 2400), dtype=bool)
+    inpaint[-1, -1] = True
+    assert build_region(inpaint, 0).sum_dtype is np.uint64
+    got = pair_metrics(a, b, inpaint, 0)
+    n_out = 2400 * 2400 - 1
+    assert got["mae_outside"] == 255 * 3 * (n_out - 1) / (3 * n_out)
+    assert got["mse_outside_thesis"] == (3 * (n_out - 1)) / (3 * n_out)  # 255^2 mod 256 = 1
+    assert got["frac_changed_outside"] == (n_out - 1) / n_out
+
+
+def _rows(n: int, seed: int) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    words = ["alpha", "Beta", "beta", "Ärger", "zeta", "é", "a b", ""]
+    rows = []
+    for _ in range(n):
+        row = {}
+        for name, dtype in DTYPES.items():
+            if dtype == "str":
+                row[name] = str(rng.choice(words[:3] if name in SORT_KEYS else words))
+            elif dtype == "int64":
+                row[name] = int(rng.integers(-2, 3))
+            else:
+                row[name] = float(rng.choice([0.0, -0.0, 0.5, 1.0, math.nan, math.inf, 0.1]))
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("n", [0, 1, 40, 500])
+def test_typed_frame_and_row_order_match_pandas(n: int) -> None:
+    rows = _rows(n, seed=n)
+    frame = typed_frame(rows)
+    expected = pd.DataFrame(rows, columns=list(COLUMNS)).astype(DTYPES)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+
+    keys = list(SORT_KEYS + TIE_BREAKERS)
+    by_pandas = expected.sort_values(keys, kind="mergesort").reset_index(drop=True)
+    pd.testing.assert_frame_equal(sort_frame(frame), by_pandas, check_exact=True)
+    pd.testing.assert_frame_equal(typed_frame(sort_rows(rows)), by_pandas, check_exact=True)
