@@ -2,10 +2,25 @@
 
 Makes N real inpaintings with run_job (the tiny model, few steps, procedural landscapes
 with their region maps, several mask radii and strengths, as the workflow would), then
-times maskleak.metrics.write_metrics, the function the workflow's metrics rule calls, at
-1 and 2 threads, and times decoding the same inpainted PNGs alone with read_pixels (the
-decoder write_metrics uses). The ratio says how close the metrics stage gets to the
-speed of merely reading its inputs.
+times, on one thread:
+
+* decode: ``read_pixels`` of every PNG the metrics stage reads: the N inpaintings plus
+  each image's original, masks and region map (and, for reference, of the N
+  inpaintings alone);
+* per-image + merge: ``write_image_metrics`` over each inpaint manifest (one light job
+  per model and image in the workflow, each writing a Parquet part) and then
+  ``merge_metrics`` of the parts into the table: decoding, arithmetic, Parquet writes
+  and reads, all counted;
+* write_metrics: the single job the metrics rule runs today, at 1 and 2 threads.
+
+Rates are inpaintings per second of wall time, best of ``--repeats`` taken in turns
+(each round times every variant once, so load from other processes hits all alike);
+outputs are deleted before each timed run, as Snakemake deletes a job's outputs before
+running it. "% of decode" is a rate over the decode rate of all the files that stage
+reads (the share of the stage's time that decoding alone would take), and "% of inp.
+decode" over decoding the N inpainted PNGs alone. Each per-image job and the merge also
+have a fixed cost (manifest, Parquet write and read: a few ms each), so the share rises
+with the inpaintings per manifest (N / 2 here) and with the image size.
 
     python bench/metrics_throughput.py --n 96 --size 192x128
 """
@@ -14,9 +29,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +43,7 @@ from maskleak.images import read_pixels
 from maskleak.inpaint import Settings, Task, run_job
 from maskleak.landscapes import generate_landscape, write_region_map
 from maskleak.masks import write_masks
-from maskleak.metrics import write_metrics
+from maskleak.metrics import merge_metrics, write_image_metrics, write_metrics
 from maskleak.provenance import save_png
 
 # The default config's mask-size sweep: strength 0.1 at few steps runs no denoising step
@@ -102,60 +118,154 @@ def _tasks(folder: Path, mask_paths: Sequence[str], count: int) -> list[Task]:
     ]
 
 
+def _inputs(manifests: Sequence[str]) -> dict[str, list[str]]:
+    """The PNGs the metrics stage reads, by kind, as the manifests list them."""
+    found: dict[str, dict[str, None]] = {"inpainted": {}, "image": {}, "mask": {}}
+    for manifest in manifests:
+        data = json.loads(Path(manifest).read_text())
+        found["image"][data["image_path"]] = None
+        for item in data["inpaintings"]:
+            found["inpainted"][item["inpainted_path"]] = None
+            found["mask"][item["mask_path"]] = None
+    return {kind: list(paths) for kind, paths in found.items()}
+
+
+def _best(
+    runs: dict[str, Callable[[], Any]], repeats: int, outputs: dict[str, list[Path]]
+) -> dict[str, dict[str, float]]:
+    """Best and median wall time of each run, taken in turns (one of each per round) so
+    that load from other processes falls on all of them alike. A run's ``outputs`` are
+    deleted before it, untimed, as Snakemake deletes a job's outputs before running it
+    (replacing an existing file can cost a flush that a fresh one does not)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            for path in outputs.get(name, []):
+                path.unlink(missing_ok=True)
+            started = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - started)
+    return {name: spread(values) for name, values in times.items()}
+
+
+def _rate(row: dict[str, Any], count: int, decode: dict[str, Any] | None = None) -> None:
+    row["pngs_per_s"] = round(count / row["best_s"], 1)
+    if decode is not None:
+        # Rate over the decode rate of the same inputs: 1.0 (100 %) would mean the stage
+        # costs no more than decoding the PNGs it reads.
+        row["ratio_to_decode"] = round(row["pngs_per_s"] / decode["all"]["pngs_per_s"], 3)
+        row["pct_of_decode"] = round(100 * row["ratio_to_decode"], 1)
+        inpainted_rate = decode["inpainted"]["pngs_per_s"]
+        row["pct_of_inpainted_decode"] = round(100 * row["pngs_per_s"] / inpainted_rate, 1)
+
+
 def measure(
     made: dict[str, Any], work: Path, threads: Sequence[int] = (1, 2), repeats: int = 3
 ) -> list[dict[str, Any]]:
-    """Time write_metrics at each thread count and read_pixels alone over the same PNGs,
-    best of ``repeats``; emits and returns one row each, plus a ratio row."""
-    pngs: list[str] = made["pngs"]
-    count = len(pngs)
-    rows: list[dict[str, Any]] = []
+    """Time decoding the stage's inputs, the per-image jobs plus merge (1 thread) and
+    write_metrics at each thread count, best of ``repeats``; emits and returns one row
+    each."""
+    manifests: list[str] = made["manifests"]
+    region_maps: dict[str, str] = made["region_maps"]
+    files = _inputs(manifests)
+    count = len(files["inpainted"])
+    if count != len(made["pngs"]):
+        raise RuntimeError(f"manifests list {count} inpaintings, {len(made['pngs'])} made")
+    rgb = files["inpainted"] + files["image"]
+    gray = files["mask"] + list(region_maps.values())
 
-    decode_times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for path in pngs:
+    def decode_all() -> None:
+        for path in rgb:
             read_pixels(path, "RGB")
-        decode_times.append(time.perf_counter() - started)
-    decode: dict[str, Any] = {"kind": "decode", "what": "read_pixels", "threads": 1, "pngs": count}
-    decode |= spread(decode_times)
-    decode["pngs_per_s"] = round(count / decode["best_s"], 1)
-    emit(decode)
+        for path in gray:
+            read_pixels(path, "L")
+
+    def decode_inpainted() -> None:
+        for path in files["inpainted"]:
+            read_pixels(path, "RGB")
+
+    parts = [work / f"part-{i}.parquet" for i in range(len(manifests))]
+    merged = work / "metrics-merged.parquet"
+    # The workflow knows each job's image (a wildcard), so its region map is no cost here.
+    maps = [region_maps.get(json.loads(Path(m).read_text())["image"]) for m in manifests]
+    split: dict[str, float] = {}
+
+    def per_image() -> None:
+        started = time.perf_counter()
+        for manifest, part, region_map in zip(manifests, parts, maps, strict=True):
+            write_image_metrics(manifest, part, band_px=8, region_map=region_map)
+        merging = time.perf_counter()
+        table_ = merge_metrics(parts, merged)
+        done = time.perf_counter()
+        if len(table_) != count:
+            raise RuntimeError(f"merge_metrics returned {len(table_)} rows for {count} PNGs")
+        if not split or done - started < split["total"]:
+            split.update(total=done - started, merge=done - merging)
+
+    n_files = len(rgb) + len(gray)
+    inputs = (
+        f"{count} inpainted + {len(files['image'])} originals + "
+        f"{len(files['mask'])} masks + {len(region_maps)} region maps"
+    )
+    runs: dict[str, Callable[[], Any]] = {
+        "all": decode_all,
+        "inpainted": decode_inpainted,
+        "jobs": per_image,
+    }
+    outputs = {"jobs": [*parts, merged]}
+    counts: dict[int, list[int]] = {}
+    for n_threads in threads:
+        out = work / f"metrics-t{n_threads}.parquet"
+        outputs[f"t{n_threads}"] = [out]
+        lengths = counts.setdefault(n_threads, [])
+        runs[f"t{n_threads}"] = lambda n=n_threads, o=out, got=lengths: got.append(
+            len(write_metrics(manifests, o, 8, threads=n, region_maps=region_maps))
+        )
+    timed = _best(runs, repeats, outputs)
+
+    decode = {
+        "all": {"kind": "decode", "what": f"read_pixels: {inputs}", "files": n_files},
+        "inpainted": {"kind": "decode", "what": "read_pixels: inpainted only", "files": count},
+    }
+    for name, row in decode.items():
+        row |= {"threads": 1, "pngs": count} | timed[name]
+        _rate(row, count)
+
+    jobs: dict[str, Any] = {
+        "kind": "metrics",
+        "what": f"write_image_metrics x{len(manifests)} + merge_metrics",
+        "threads": 1,
+        "pngs": count,
+        "files": n_files,
+    }
+    jobs |= timed["jobs"]
+    jobs["merge_s"] = round(split["merge"], 4)
+    _rate(jobs, count, decode)
+    rows: list[dict[str, Any]] = [decode["all"], decode["inpainted"], jobs]
 
     for n_threads in threads:
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            table_ = write_metrics(
-                made["manifests"],
-                work / f"metrics-t{n_threads}.parquet",
-                band_px=8,
-                threads=n_threads,
-                region_maps=made["region_maps"],
-            )
-            times.append(time.perf_counter() - started)
-        if len(table_) != count:
-            raise RuntimeError(f"write_metrics returned {len(table_)} rows for {count} PNGs")
+        if set(counts[n_threads]) != {count}:
+            raise RuntimeError(f"write_metrics returned {counts[n_threads]} rows for {count}")
         row: dict[str, Any] = {"kind": "metrics", "what": "write_metrics", "threads": n_threads}
-        row["pngs"] = count
-        row |= spread(times)
-        row["pngs_per_s"] = round(count / row["best_s"], 1)
-        # Metrics rate over decode rate: 1.0 would mean the stage costs no more than
-        # decoding its inpaintings (it also decodes originals, masks and region maps once).
-        row["ratio_to_decode"] = round(row["pngs_per_s"] / decode["pngs_per_s"], 3)
-        emit(row)
+        row |= {"pngs": count, "files": n_files} | timed[f"t{n_threads}"]
+        _rate(row, count, decode)
         rows.append(row)
-    return [decode, *rows]
+    for row in rows:
+        emit(row)
+    return rows
 
 
 METRICS_COLUMNS = [
     ("what", "what"),
     ("threads", "threads"),
-    ("pngs", "PNGs"),
+    ("pngs", "inpaintings"),
+    ("files", "PNGs read"),
     ("best_s", "best s"),
     ("median_s", "median s"),
-    ("pngs_per_s", "PNGs/s"),
-    ("ratio_to_decode", "vs decode"),
+    ("merge_s", "merge s"),
+    ("pngs_per_s", "inpaintings/s"),
+    ("pct_of_decode", "% of decode"),
+    ("pct_of_inpainted_decode", "% of inp. decode"),
 ]
 
 
@@ -178,12 +288,12 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=24, help="inpainted PNGs to make and read")
+    parser.add_argument("--n", type=int, default=96, help="inpainted PNGs to make and read")
     parser.add_argument("--size", default="192x128", help="WxH, multiples of 8")
     parser.add_argument("--steps", type=int, default=4)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workdir", default=None, help="reused: the model is built once")
     args = parser.parse_args()
     quiet()
