@@ -3,6 +3,7 @@ it, so that a table built at once and one merged from per-image parts are identi
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
@@ -77,6 +78,12 @@ def arrow_table(rows: Sequence[Mapping[str, Any]]) -> pa.Table:
         for values, dtype in zip(columns, DTYPES.values(), strict=True)
     ]
     return pa.table(arrays, names=list(COLUMNS))
+
+
+@functools.cache
+def table_schema() -> pa.Schema:
+    """The Arrow schema of :func:`arrow_table`'s tables."""
+    return arrow_table([]).schema
 
 
 def typed_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from maskleak.metrics.columns import arrow_table, check_frame, sort_order
+from maskleak.metrics.columns import sort_order, table_schema
 from maskleak.metrics.parts import read_part, write_table
 
 
@@ -31,16 +31,17 @@ def merge_metrics(
         tables.append(table)
         if isinstance(record.get("manifest"), str):
             manifests.append(record["manifest"])
-    # One schema (string or large_string alike, no per-part metadata) to concatenate.
-    schema = arrow_table([]).schema
+    # One schema (string or large_string alike) to concatenate, and none of the first
+    # part's metadata (its record; pandas' index of its own rows if pandas wrote it).
+    schema = table_schema()
     merged = pa.concat_tables(
         [t if t.schema.equals(schema) else t.cast(schema) for t in tables] or [schema.empty_table()]
-    )
+    ).replace_schema_metadata(None)
     order = sort_order(
         lambda name: merged.column(name).to_numpy(zero_copy_only=False), merged.num_rows
     )
     merged = merged.take(order)
+    # The parts' Arrow types were checked, so the frame has the table's dtypes.
     frame = merged.to_pandas(use_threads=False)
-    check_frame(frame, parts[0] if len(parts) == 1 else "merged from " + ", ".join(parts))
     write_table(merged, out_path, {"stage": "metrics", "parts": parts, "manifests": manifests})
     return frame

@@ -126,14 +126,14 @@ def measure(original: Original, inpainted: np.ndarray, region: Region) -> dict[s
     # From here on only outside pixels count: the AND with keep_elements (255 outside,
     # 0 inside) zeroes the inside of |a - b|.
     np.bitwise_and(absolute, region.keep_elements, out=absolute)
-    abs_sum = int(absolute.sum(dtype=region.sum_dtype))
-    max_abs = float(absolute.max())
+    abs_sum = int(np.add.reduce(absolute, dtype=region.sum_dtype))
+    max_abs = float(np.maximum.reduce(absolute))
     # The thesis script's uint8 arithmetic: a - b wraps mod 256 and so does its square,
     # i.e. each element gives (a - b)^2 mod 256 = |a - b|^2 mod 256, which a uint8
     # multiply computes. It is NOT an MSE; it is kept only for comparability with the
     # published values.
     wrapped = np.multiply(absolute, absolute, out=work)
-    wrapped_sum = int(wrapped.sum(dtype=region.sum_dtype))
+    wrapped_sum = int(np.add.reduce(wrapped, dtype=region.sum_dtype))
 
     # Changed outside pixels: a pixel's 3 bytes of |a - b| read as one little-endian
     # uint32 at a 3-byte stride (the buffer's spare last byte ends it), masked to 24 bits.
