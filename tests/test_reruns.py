@@ -89,11 +89,17 @@ def test_library_edits_rerun_exactly_the_dependent_rules(finished: Path):
     # The metrics code: metrics and everything computed from its table.
     metrics_rules = planned_rules_after(finished, "metrics", "\nEDITED = 1\n")
     assert "inpaint" not in metrics_rules and not metrics_rules & PER_IMAGE
-    assert {"metrics", "trends", "all"} | FIGURE_RULES <= metrics_rules
+    assert {"metrics_image", "metrics", "trends", "all"} | FIGURE_RULES <= metrics_rules
 
-    # The figure code: figures only.
-    figure_rules = planned_rules_after(finished, "figures", "\nEDITED = 1\n")
-    assert figure_rules - {"all"} and figure_rules - {"all"} <= FIGURE_RULES
+    # The code of one figure: that figure only.
+    assert planned_rules_after(finished, "figures/strength_trend", "\nEDITED = 1\n") == {
+        "figure_strength_trend",
+        "all",
+    }
+    # Code all figures share: every figure, nothing else.
+    assert planned_rules_after(finished, "figures/common", "\nEDITED = 1\n") == FIGURE_RULES | {
+        "all"
+    }
 
     # A comment or a docstring-only change is not a code change.
     assert planned_rules_after(finished, "metrics", "\n# a comment\n") == set()
@@ -216,3 +222,25 @@ def test_a_killed_run_leaves_a_lock_and_the_hint_says_how_to_clear_it(tmp_path: 
     again = snakemake(workdir, CONFIG, "-n")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "maskleak: " not in again.stderr
+
+
+def test_a_deleted_inpainting_is_named_with_the_command_that_recomputes_it(finished: Path):
+    before = png_mtimes(finished)
+    victim = sorted(before)[0]
+    victim.unlink()
+    dry = snakemake(finished, CONFIG, "-n")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    hints = [line for line in dry.stderr.splitlines() if line.startswith("maskleak: ")]
+    assert len(hints) == 1 and str(victim.relative_to(finished)) in hints[0]
+    command = shlex.split(re.search(r"`([^`]+)`", hints[0])[1])
+    assert command[:2] == ["snakemake", "--forcerun"]
+    assert command[2].endswith(f"inpainted/{victim.parent.parent.name}/land/manifest.json")
+
+    run = snakemake(finished, CONFIG, *command[1:3])
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = png_mtimes(finished)
+    # Only the deleted PNG was computed again; every other one is untouched.
+    assert victim in after and {p: after[p] for p in before if p != victim} == {
+        p: t for p, t in before.items() if p != victim
+    }
+    assert planned_rules(finished, CONFIG) == set()

@@ -177,9 +177,10 @@ def test_only_inpaint_jobs_get_a_gpu(slurm_run):
     jobs = [r for r in records.values() if r.get("WorkDir") == str(workdir)]
     inpaint = [r for r in jobs if r["Comment"].startswith("rule_inpaint_")]
     others = [r for r in jobs if not r["Comment"].startswith("rule_inpaint_")]
-    # Two inpaint jobs, one of them resubmitted after the cancel; light rules in two groups.
+    # Two inpaint jobs, one of them resubmitted after the cancel; the light rules in three
+    # grouped jobs (prep, the per-image metrics, analysis), not one job per image.
     assert len(inpaint) == 3
-    assert sorted(r["Comment"].split("_")[1] for r in others) == ["analysis", "prep"]
+    assert sorted(r["Comment"].split("_")[1] for r in others) == ["analysis", "metrics", "prep"]
     for r in inpaint:
         assert r["Partition"] == "gpu"
         assert r["TresPerJob"] == "gres:gpu:1"
@@ -187,7 +188,11 @@ def test_only_inpaint_jobs_get_a_gpu(slurm_run):
         assert r["Partition"] == "cpu"
         assert "TresPerJob" not in r and "gpu" not in r.get("GRES", "")
     # The jobs' own view: each inpaint job ran with the GPU Slurm gave it.
-    for log in (workdir / "logs/inpaint/tiny4").glob("*.log"):
+    logs = list(
+        (workdir / "logs" / results_dir(workdir, CONFIG).name / "inpaint/tiny4").glob("*.log")
+    )
+    assert len(logs) == 2
+    for log in logs:
         given = r"inside Slurm job \d+, which set CUDA_VISIBLE_DEVICES=[01]\b"
         assert re.search(given, log.read_text()), log
 

@@ -13,6 +13,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from maskleak.metrics import metrics_table
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: The small config the tests and CI run (what `.test/` is for in snakemake-workflows).
@@ -93,10 +95,20 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_end_to_end_outputs(finished: Path):
-    metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
+def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
+    results = results_dir(finished, SMALL)
+    metrics = pd.read_parquet(results / "metrics.parquet")
     # 2 models x 2 images x (3 strengths + 2 radii x 1 strength) = 20 rows.
     assert len(metrics) == 20
+    # Merged from one table per inpaint job, it is exactly what one pass over every
+    # manifest gives.
+    monkeypatch.chdir(finished)  # manifests list paths relative to the working folder
+    at_once = metrics_table(
+        sorted(str(p.relative_to(finished)) for p in results.glob("inpainted/*/*/manifest.json")),
+        band_px=8,
+        region_maps={"land": str((results / "regions/land.png").relative_to(finished))},
+    )
+    pd.testing.assert_frame_equal(metrics, at_once, check_exact=True)
     assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep"}
     zero = metrics[metrics["strength"] == 0.0]
     assert (zero["steps_run"] == 0).all() and (zero["mode"] == "vae_roundtrip").all()
@@ -154,11 +166,22 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
     assert len(metrics) == 20 + 20
 
-    # Adding an image plans inpaint jobs only for that image (one per model).
+    # Adding an image computes inpaintings and metrics for that image only (one job per
+    # model); the other images' metrics tables stay as they are.
     more = yaml.safe_load(yaml.safe_dump(grown))
     more["images"]["coffee"] = {"kind": "skimage", "name": "coffee"}
     jobs = planned_jobs(finished, more)
-    assert jobs["inpaint"] == 2 and jobs["download_image"] == 1
+    assert jobs["inpaint"] == 2 and jobs["download_image"] == 1 and jobs["metrics_image"] == 2
+    parts = results_dir(finished, SMALL) / "metrics"
+    before = {p: p.stat().st_mtime_ns for p in parts.rglob("*.parquet")}
+    run = snakemake(finished, more)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = {p: p.stat().st_mtime_ns for p in parts.rglob("*.parquet")}
+    assert {p: after[p] for p in before} == before
+    assert sorted(p.relative_to(parts).as_posix() for p in set(after) - set(before)) == [
+        "tiny4/coffee.parquet",
+        "tiny9/coffee.parquet",
+    ]
 
     # Editing the metrics script reruns metrics and what follows, never an inpainting.
     script = finished / "workflow/scripts/metrics.py"

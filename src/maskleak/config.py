@@ -34,6 +34,7 @@ MASK = RESULTS + "/masks/{image}/r{radius}.png"
 REGIONS = RESULTS + "/regions/{image}.png"
 MANIFEST = RESULTS + "/inpainted/{model}/{image}/manifest.json"
 INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
+METRICS_PART = RESULTS + "/metrics/{model}/{image}.parquet"
 METRICS = RESULTS + "/metrics.parquet"
 TRENDS = RESULTS + "/trends.parquet"
 FIGURES = RESULTS + "/figures"
@@ -334,6 +335,12 @@ class Plan:
     def n_inpaintings(self) -> int:
         per_image = sum(e.per_image for e in self.experiments.values())
         return per_image * len(self.images) * len(self.models)
+
+    def metrics_parts(self) -> list[str]:
+        """One metrics table per inpaint job (model and image), merged into METRICS."""
+        return [
+            self.path(METRICS_PART, model=m, image=i) for m in self.models for i in self.images
+        ]
 
     def manifests(self) -> list[str]:
         return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Sequence
@@ -31,4 +32,34 @@ def unlock_hint(
     return (
         f"maskleak: {lock_dir} holds a lock; if no other Snakemake runs in this folder "
         f"now, it is left from a killed run: clear it with `{command}`, then rerun"
+    )
+
+
+def missing_inpaintings(manifest: str | os.PathLike[str]) -> list[str]:
+    """Inpainted PNGs an existing manifest lists that are no longer on disk (an unreadable
+    manifest counts as nothing missing: its inpaint job is rerun anyway)."""
+    try:
+        with open(manifest, encoding="utf-8") as handle:
+            listed = [entry["inpainted_path"] for entry in json.load(handle)["inpaintings"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    return [path for path in listed if not os.path.exists(path)]
+
+
+def missing_inpaintings_hint(
+    manifests: Sequence[str], configfiles: Sequence[str | os.PathLike[str]] = ()
+) -> str | None:
+    """A hint when inpainted PNGs were deleted after their job finished. Snakemake cannot
+    see it (a job's manifest is its only declared output, see maskleak.inpaint), so it
+    would not rerun anything; forcing the manifests' jobs recomputes just those PNGs."""
+    stale = {m: missing_inpaintings(m) for m in manifests if os.path.exists(m)}
+    stale = {m: missing for m, missing in stale.items() if missing}
+    if not stale:
+        return None
+    n_missing = sum(len(missing) for missing in stale.values())
+    first = next(iter(stale.values()))[0]
+    command = rerun_command("--forcerun", *stale, configfiles=configfiles)
+    return (
+        f"maskleak: {n_missing} inpainted PNG(s) listed in {len(stale)} manifest(s) are "
+        f"missing (e.g. {first}); recompute just those with `{command}`"
     )

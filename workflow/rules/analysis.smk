@@ -1,18 +1,29 @@
+rule metrics_image:
+    input:
+        manifest=PLAN.path(plan_config.MANIFEST),
+        regions=get_region_map,
+    output:
+        PLAN.path(plan_config.METRICS_PART),
+    log:
+        f"{LOGS}/metrics/{{model}}/{{image}}.log",
+    benchmark:
+        f"{BENCHMARKS}/metrics/{{model}}/{{image}}.tsv"
+    params:
+        code=library_code("metrics_image.py"),
+        band_px=PLAN.band_px,
+    script:
+        "../scripts/metrics_image.py"
+
+
 rule metrics:
     input:
-        manifests=PLAN.manifests(),
-        regions=list(PLAN.region_maps().values()),
+        PLAN.metrics_parts(),
     output:
         PLAN.path(plan_config.METRICS),
     log:
         f"{LOGS}/metrics.log",
-    benchmark:
-        f"{BENCHMARKS}/metrics.tsv"
-    threads: 2
     params:
         code=library_code("metrics.py"),
-        band_px=PLAN.band_px,
-        region_maps=PLAN.region_maps(),
     script:
         "../scripts/metrics.py"
 

@@ -18,9 +18,14 @@ PLAN = plan_config.Plan(
 )
 logger.info(PLAN.summary())
 if workflow.is_main_process and "--unlock" not in sys.argv:
-    lock_hint = workflow_hints.unlock_hint(workflow.overwrite_configfiles)
-    if lock_hint:
-        logger.warning(lock_hint)
+    for hint in (
+        workflow_hints.unlock_hint(workflow.overwrite_configfiles),
+        workflow_hints.missing_inpaintings_hint(
+            PLAN.manifests(), workflow.overwrite_configfiles
+        ),
+    ):
+        if hint:
+            logger.warning(hint)
 
 # This run's folders; rules fill in their wildcards.
 RESULTS = PLAN.path(plan_config.RESULTS)
@@ -118,6 +123,11 @@ def source_keys():
 
 def get_masks(wildcards):
     return PLAN.mask_paths(wildcards.image)
+
+
+def get_region_map(wildcards):
+    """The image's ground-truth region map (procedural landscapes), or nothing."""
+    return PLAN.region_maps().get(wildcards.image, [])
 
 
 def get_model_spec(wildcards):

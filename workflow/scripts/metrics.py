@@ -1,11 +1,5 @@
 from maskleak.logs import log_to
-from maskleak.metrics import write_metrics
+from maskleak.metrics import merge_metrics
 
 with log_to(snakemake.log[0]):
-    write_metrics(
-        list(snakemake.input.manifests),
-        snakemake.output[0],
-        band_px=snakemake.params.band_px,
-        threads=snakemake.threads,
-        region_maps=snakemake.params.region_maps,
-    )
+    merge_metrics(list(snakemake.input), snakemake.output[0])
