@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maskleak.errors import InputError
@@ -32,6 +33,7 @@ def write_table(
 
     ``intermediate``: a file read back once by :func:`merge_metrics`, written without
     compression, dictionaries or statistics, which only cost time at its size."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     meta = dict(table.schema.metadata or {})
@@ -39,8 +41,12 @@ def write_table(
     options: dict[str, Any] = {}
     if intermediate:
         options = {"compression": "none", "use_dictionary": False, "write_statistics": False}
+    # Encoded in memory, then written in one go: a little faster than pyarrow's own file
+    # handling for a file this small.
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata(meta), sink, **options)
     with atomic_path(path) as tmp:
-        pq.write_table(table.replace_schema_metadata(meta), tmp, **options)
+        tmp.write_bytes(sink.getvalue())
 
 
 def read_part(path: str) -> tuple[pa.Table, dict[str, Any]]:
@@ -51,8 +57,8 @@ def read_part(path: str) -> tuple[pa.Table, dict[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        with pq.ParquetFile(path) as handle:
-            table = handle.read(use_threads=False)
+        data = Path(path).read_bytes()
+        table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
     except FileNotFoundError:
         raise InputError(f"metrics part {path} not found; rerun its metrics job") from None
     except (OSError, ValueError, pa.ArrowException) as exc:
