@@ -52,15 +52,18 @@ class _Scratch(threading.local):
 
     size = -1
 
-    def arrays(self, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For ``size`` elements: a uint8 array of ``size + 1`` (last element 0), and,
-        sharing one buffer, a uint8 array of ``size``, a uint16 one of ``size`` and a
-        uint32 one of ``size // 3``."""
+    def arrays(self, size: int) -> tuple[np.ndarray, ...]:
+        """For ``size`` elements: a uint8 array of ``size + 1`` (last element 0) and its
+        bytes as little-endian uint32 at a 3-byte stride (``size // 3`` of them); and,
+        sharing another buffer, a uint8 array of ``size``, a uint16 one of ``size`` and
+        a uint32 one of ``size // 3``."""
         if size != self.size:
             padded = np.zeros(size + 1, dtype=np.uint8)
+            packed = np.ndarray((size // 3,), dtype="<u4", buffer=padded, strides=(3,))
             shared = np.empty(2 * size + 4, dtype=np.uint8)
             self.work = (
                 padded,
+                packed,
                 shared[:size],
                 shared[: 2 * size].view(np.uint16),
                 shared[: 4 * (size // 3)].view(np.uint32),
@@ -82,7 +85,7 @@ def measure(original: Original, inpainted: np.ndarray, region: Region) -> dict[s
     a = original.elements
     b = np.ascontiguousarray(inpainted).reshape(-1)
     # work, square and packed_out share memory: each is dead before the next is written.
-    padded, work, square, packed_out = _scratch.arrays(b.size)
+    padded, packed, work, square, packed_out = _scratch.arrays(b.size)
     absolute = padded[:-1]
     sizes = region.sizes
     n_outside = sizes[OUTSIDE]
@@ -136,8 +139,8 @@ def measure(original: Original, inpainted: np.ndarray, region: Region) -> dict[s
     wrapped_sum = int(np.add.reduce(wrapped, dtype=region.sum_dtype))
 
     # Changed outside pixels: a pixel's 3 bytes of |a - b| read as one little-endian
-    # uint32 at a 3-byte stride (the buffer's spare last byte ends it), masked to 24 bits.
-    packed = np.ndarray((b.size // 3,), dtype="<u4", buffer=padded, strides=(3,))
+    # uint32 at a 3-byte stride (``packed``; the spare last byte of ``padded`` ends it),
+    # masked to 24 bits.
     changed = int(np.count_nonzero(np.bitwise_and(packed, 0xFFFFFF, out=packed_out)))
 
     mse_outside = values["mse_outside"]
