@@ -22,7 +22,7 @@ decode" over decoding the N inpainted PNGs alone. Each per-image job and the mer
 have a fixed cost (manifest, Parquet write and read: a few ms each), so the share rises
 with the inpaintings per manifest (N / 2 here) and with the image size.
 
-    python bench/metrics_throughput.py --n 96 --size 192x128
+    python bench/metrics_throughput.py --n 48 --size 640x416
 """
 
 from __future__ import annotations
@@ -290,8 +290,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--n", type=int, default=96, help="inpainted PNGs to make and read")
-    parser.add_argument("--size", default="192x128", help="WxH, multiples of 8")
+    parser.add_argument("--n", type=int, default=48, help="inpainted PNGs to make and read")
+    parser.add_argument(
+        "--size",
+        default="640x416",
+        help="WxH, multiples of 8 (default: the study's downsampled photographs)",
+    )
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workdir", default=None, help="reused: the model is built once")
