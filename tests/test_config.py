@@ -177,27 +177,7 @@ def test_schema_rejects_bad_values_before_any_job(tmp_path, edit, needle):
     key, and creates nothing."""
     config = default_config()
     config.update(yaml.safe_load(edit))
-    cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump(config))
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            str(REPO / "Snakefile"),
-            "-d",
-            str(tmp_path),
-            "--configfile",
-            str(cfg),
-            "-n",
-            "--cores",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    run = dry_run(tmp_path, config)
     assert run.returncode != 0
     assert needle in run.stdout + run.stderr
     assert not (tmp_path / "results").exists() and not (tmp_path / "resources").exists()
