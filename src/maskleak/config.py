@@ -338,9 +338,7 @@ class Plan:
 
     def metrics_parts(self) -> list[str]:
         """One metrics table per inpaint job (model and image), merged into METRICS."""
-        return [
-            self.path(METRICS_PART, model=m, image=i) for m in self.models for i in self.images
-        ]
+        return [self.path(METRICS_PART, model=m, image=i) for m in self.models for i in self.images]
 
     def manifests(self) -> list[str]:
         return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]
