@@ -218,7 +218,11 @@ def test_workstation_profile_gives_overlapping_jobs_different_gpus(
     }
     config["figures"] = {}
     manifests = [
-        str(results_dir(workdir, config) / f"inpainted/{model}/{image}/manifest.json")
+        str(
+            (results_dir(workdir, config) / f"inpainted/{model}/{image}/manifest.json").relative_to(
+                workdir
+            )
+        )
         for model in config["models"]
         for image in config["images"]
     ]
