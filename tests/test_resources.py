@@ -66,13 +66,16 @@ def thesis_on_slurm() -> list[tuple[str, str]]:
     return dry_run_jobs("--profile", "profiles/slurm", "--configfile", "config/thesis.yaml")
 
 
-def test_thesis_on_slurm_is_22_cluster_jobs_and_only_inpaint_asks_for_gpus(thesis_on_slurm):
+def test_thesis_on_slurm_is_23_cluster_jobs_and_only_inpaint_asks_for_gpus(thesis_on_slurm):
     plan = Plan(yaml.safe_load((REPO / "config/thesis.yaml").read_text()))
     local = {"rule download_image", "rule get_model", "rule all"}
     cluster = [(h, r) for h, r in thesis_on_slurm if h not in local]
     inpaint = [r for h, r in cluster if h == "rule inpaint"]
+    # 20 inpaint jobs; all downsample/mask/regions jobs in one, the 20 per-image metrics
+    # jobs in one (up to 50 per group job), merge + trends + figures in one.
     assert sorted(h for h, _ in cluster if h != "rule inpaint") == [
         "Group job analysis",
+        "Group job metrics",
         "Group job prep",
     ]
     assert len(inpaint) == len(plan.images) * len(plan.models) == 20
