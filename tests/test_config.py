@@ -278,3 +278,18 @@ def test_missing_or_empty_folder_names_key(tmp_path):
     config["images"] = {"mine": {"kind": "folder", "path": str(tmp_path)}}
     with pytest.raises(InputError, match="images.mine"):
         Plan(config)
+
+
+def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
+    plan = Plan(yaml.safe_load((REPO / "config/thesis.yaml").read_text()))
+    strengths = list(plan.experiments["strength_sweep"].strengths.values())
+    radii = list(plan.experiments["mask_size_sweep"].radius_pct.values())
+    assert strengths == [float(v) for v in np.round(np.linspace(0, 1, 100), 2)]
+    assert radii == [float(v) for v in np.round(np.linspace(20, 80, 50), 2)]
+    assert 0.5 not in strengths and 0.49 in strengths and 0.51 in strengths
+    assert "strengths (100): 0, 0.01, " in plan.summary() and ", 0.49, 0.51, " in plan.summary()
+
+
+def test_rounding_that_makes_values_repeat_is_refused():
+    with pytest.raises(InputError, match=r"experiments.x.strengths.round: rounding to 1 decimals"):
+        expand_values({"start": 0, "stop": 1, "num": 100, "round": 1}, "experiments.x.strengths")

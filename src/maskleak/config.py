@@ -83,7 +83,9 @@ def canonical_value(value: float) -> float:
 
 def expand_values(spec: Any, key: str) -> list[float]:
     """A list of numbers, or ``{start, stop, num}`` for ``num`` evenly spaced values
-    (numpy.linspace, endpoints included, as the study's sweeps were).
+    (numpy.linspace, endpoints included, as the study's sweeps were), with an optional
+    ``round: d`` that rounds them as ``numpy.round(values, d)`` (the study's strengths
+    were ``np.round(np.linspace(0, 1, 100), 2)``, which has no 0.50).
 
     Every value is canonicalised (``canonical_value``), so ``{start: 0, stop: 1, num: 6}``
     and ``[0, 0.2, 0.4, 0.6, 0.8, 1]`` give the same floats (linspace's
@@ -93,6 +95,13 @@ def expand_values(spec: Any, key: str) -> list[float]:
         if missing:
             raise InputError(f"config key {key}: range needs {sorted(missing)}")
         values = np.linspace(float(spec["start"]), float(spec["stop"]), int(spec["num"]))
+        if spec.get("round") is not None:
+            values = np.round(values, int(spec["round"]))
+            if len(np.unique(values)) != len(values):
+                raise InputError(
+                    f"config key {key}.round: rounding to {spec['round']} decimals makes "
+                    "values repeat; use more decimals or fewer values"
+                )
         result = [float(v) for v in values]
     elif isinstance(spec, Sequence) and not isinstance(spec, str):
         result = [float(v) for v in spec]
@@ -344,7 +353,9 @@ class Plan:
         return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]
 
     def summary(self) -> str:
-        """One paragraph for the console: what a run (or dry run) of this config means."""
+        """For the console: what a run (or dry run) of this config means, then one line
+        per experiment with its exact radii, strengths and seeds (as file names carry
+        them)."""
         parts = []
         for e in self.experiments.values():
             parts.append(
@@ -356,5 +367,12 @@ class Plan:
             f"maskleak plan (run {self.run!r}, outputs in {self.path(RESULTS)}/): "
             f"{self.n_inpaintings()} inpaintings in "
             f"{len(self.images) * len(self.models)} inpaint jobs (one per model and image; "
-            f"inpaintings shared by experiments are computed once) -- " + "; ".join(parts)
+            f"inpaintings shared by experiments are computed once) -- "
+            + "; ".join(parts)
+            + "".join(
+                f"\n  {e.name}: radius_pct ({len(e.radius_pct)}): {', '.join(e.radius_pct)}"
+                f"; strengths ({len(e.strengths)}): {', '.join(e.strengths)}"
+                f"; seeds: {', '.join(map(str, e.seeds))}"
+                for e in self.experiments.values()
+            )
         )
