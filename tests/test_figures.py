@@ -749,10 +749,11 @@ def test_captions_of_the_small_config() -> None:
 def test_captions_of_the_thesis_config() -> None:
     plan = Plan(THESIS_CONFIG, "thesis")
     sweep = captions.strength_sweep(plan)
-    assert sweep["strengths"] == "strengths 0–1 in 100 evenly spaced values"
+    # The study's np.round(np.linspace(0, 1, 100), 2): no longer evenly spaced, and said so.
+    assert sweep["strengths"] == "strengths 0–1 in 100 evenly spaced values rounded to 2 decimals"
     assert sweep["metrics"] == "results/thesis/metrics.parquet"
     area = captions.mask_size_sweep(plan)
-    assert area["radii"] == "radii 20–80 % in 50 evenly spaced values"
+    assert area["radii"] == "radii 20–80 % in 50 evenly spaced values rounded to 2 decimals"
     assert area["strengths"] == "strengths 0.1, 0.5, 0.9"
     # Fig 4.11's radii 20, 32, 44, 68 % are not among linspace(20, 80, 50) (but 20 is).
     gallery = captions.radius_gallery(plan)
@@ -793,7 +794,7 @@ def test_captions_fit_their_data(name: str, which: str) -> None:
     if name == "radius_gallery":
         assert ("nearest available" in text) == (which == "thesis")
     if which == "thesis" and name == "strength_grid":
-        assert "strengths 0–1 in 100 evenly spaced values" in text
+        assert "strengths 0–1 in 100 evenly spaced values rounded to 2 decimals" in text
         assert "mask radius 80 % of half the shorter side" in text
 
 

@@ -38,6 +38,8 @@ def values_text(spec: Any, key: str, unit: str = "") -> str:
     steps = np.diff(values)
     if np.allclose(steps, steps[0], rtol=1e-6, atol=1e-12):
         return f"{span} in {len(values)} evenly spaced values"
+    if isinstance(spec, Mapping) and spec.get("round") is not None:
+        return f"{span} in {len(values)} evenly spaced values rounded to {spec['round']} decimals"
     return f"{len(values)} values from {span}"
 
 
