@@ -186,6 +186,17 @@ class Plan:
             )
         self.image_sources = expand_image_sources(config["images"])
         self.images: list[str] = list(self.image_sources)
+        # Hashed once: rules look these up per job, and a folder source can be thousands.
+        self._source_keys = {i: spec_key(spec) for i, spec in self.image_sources.items()}
+        self._images_by_source: dict[str, list[str]] = {}
+        for image, key in self._source_keys.items():
+            self._images_by_source.setdefault(key, []).append(image)
+        # Region maps exist for procedural images; looked up once per metrics job.
+        self._region_maps = {
+            i: self.path(REGIONS, image=i)
+            for i in self.images
+            if self.image_sources[i]["kind"] == "procedural"
+        }
         self.models: list[str] = list(config["models"])
         self.figures: dict[str, Any] = dict(config.get("figures") or {})
         self.band_px = int((config.get("metrics") or {}).get("band_px", 8))
@@ -267,13 +278,13 @@ class Plan:
         return text
 
     def source_key(self, image: str) -> str:
-        return spec_key(self.image_sources[image])
+        return self._source_keys[image]
 
     def source_spec(self, key: str) -> tuple[dict[str, Any], list[str]]:
         """The source spec behind a shared download folder name, and the run's image
         names that use it (for messages)."""
-        names = [i for i in self.images if self.source_key(i) == key]
-        return dict(self.image_sources[names[0]]), names
+        names = self._images_by_source[key]
+        return dict(self.image_sources[names[0]]), list(names)
 
     def raw_image(self, image: str) -> str:
         return self.path(RAW_IMAGE, source=self.source_key(image))
@@ -296,11 +307,15 @@ class Plan:
         return self.path(MODEL_DIR, model_key=self.model_key(model))
 
     def procedural_images(self) -> list[str]:
-        return [i for i in self.images if self.image_sources[i]["kind"] == "procedural"]
+        return list(self._region_maps)
 
     def region_maps(self) -> dict[str, str]:
         """Ground-truth region maps (flat / textured), for the images that have one."""
-        return {i: self.path(REGIONS, image=i) for i in self.procedural_images()}
+        return dict(self._region_maps)
+
+    def region_map(self, image: str) -> str | None:
+        """``image``'s ground-truth region map, or None if it has none."""
+        return self._region_maps.get(image)
 
     def built_models(self) -> dict[str, dict[str, Any]]:
         """Folder key -> model spec, for the models the workflow makes itself (built or

@@ -127,7 +127,7 @@ def get_masks(wildcards):
 
 def get_region_map(wildcards):
     """The image's ground-truth region map (procedural landscapes), or nothing."""
-    return PLAN.region_maps().get(wildcards.image, [])
+    return PLAN.region_map(wildcards.image) or []
 
 
 def get_model_spec(wildcards):

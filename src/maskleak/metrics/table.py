@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shlex
 import threading
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -27,6 +26,7 @@ from maskleak.metrics.pairs import Original, measure, prepare_original
 from maskleak.metrics.parts import write_table
 from maskleak.metrics.regions import Region, build_region
 from maskleak.provenance import write_parquet
+from maskleak.workflow_hints import rerun_command
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
@@ -74,7 +74,7 @@ def missing_inpainting_hint(manifest: str) -> str:
     so Snakemake cannot see the loss), so forcing it recomputes just the missing ones."""
     return (
         f" (listed in manifest {manifest}); rerun the inpaint rule: "
-        f"`snakemake --forcerun {shlex.quote(manifest)}` with the same --configfile "
+        f"`{rerun_command('--forcerun', manifest)}` with the same --configfile "
         "recomputes only the missing inpaintings"
     )
 
