@@ -237,3 +237,14 @@ def test_a_hand_replaced_mask_is_refused_before_anything_is_computed(tiny_models
         job(tiny_models[9], scene, tasks_for(out, scene), tmp_path / "m.json")
     assert not out.exists() or not list(out.glob("*.png"))
     assert not (tmp_path / "m.json").exists()
+
+
+def test_a_resumed_job_removes_temporary_files_a_killed_write_left(tiny_models, scene, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".r80_s0.5_seed0.abc123.tmp.png"
+    stale.write_bytes(b"half a PNG")
+    keep = out / "notes.png"
+    keep.write_bytes(b"not ours")
+    job(tiny_models[9], scene, tasks_for(out, scene, strengths=(0.0,)), tmp_path / "m.json")
+    assert not stale.exists() and keep.exists()

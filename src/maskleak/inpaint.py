@@ -16,6 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -159,6 +160,12 @@ def run_job(
         "dtype": dtype,
         "image_sha256": pixel_sha256(image_pixels),
     }
+
+    # A job killed mid-write (scancel, SIGKILL) leaves provenance.atomic_path's temporary
+    # files; the resumed job removes them (they are never outputs).
+    for folder in {os.path.dirname(task.inpainted_path) or "." for task in tasks}:
+        for stale in Path(folder).glob(".*.tmp.png"):
+            stale.unlink(missing_ok=True)
 
     masks: dict[str, np.ndarray] = {}
     for task in tasks:
