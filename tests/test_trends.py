@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from maskleak.bootstrap import N_RESAMPLES, bootstrap, percentile_interval
 from maskleak.errors import InputError
 from maskleak.provenance import read_parquet_record, write_parquet
-from maskleak.trends import COLUMNS, equation, fit_trends, write_trends
+from maskleak.trends import COLUMNS, coefficient_samples, equation, fit_trends, write_trends
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "trends.columns.yaml"
 STRENGTHS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -34,6 +35,7 @@ def row(experiment: str, image: str, strength: float, seed: int, **values: float
         "strength": strength,
         "seed": seed,
         "area_frac": 0.5,
+        "area_frac_thesis": 0.5,
         "mse_outside": 0.0,
         "mse_outside_thesis": 0.0,
         "mse_whitedisc_thesis": 0.0,
@@ -128,14 +130,18 @@ def test_mask_size_linear_fits() -> None:
                         strength,
                         seed,
                         area_frac=area,
+                        # The study's analytic share differs from the counted one.
+                        area_frac_thesis=area + 0.01,
                         mse_outside=3 * area + 2 + noise + strength,
                         mse_outside_thesis=-area + 4,
-                        mse_whitedisc_thesis=0.5 * area,
+                        mse_whitedisc_thesis=0.5 * (area + 0.01),
                     )
                 )
     df = fit_trends(pd.DataFrame(rows))
     assert len(df) == 2 * 3  # 2 strengths x 3 metrics
-    assert set(df["x"]) == {"area_frac"} and set(df["scope"]) == {"image"}
+    assert set(df["scope"]) == {"image"}
+    assert set(df.loc[df["metric"] != "mse_whitedisc_thesis", "x"]) == {"area_frac"}
+    assert set(df.loc[df["metric"] == "mse_whitedisc_thesis", "x"]) == {"area_frac_thesis"}
     assert (df["degree"] == 1).all() and df["c2"].isna().all()
 
     fit = only(df, metric="mse_outside", strength=0.5)
@@ -152,8 +158,10 @@ def test_mask_size_linear_fits() -> None:
     thesis = only(df, metric="mse_outside_thesis", strength=0.1)
     assert (thesis["c1"], thesis["c0"]) == pytest.approx((-1, 4), abs=1e-9)
     assert thesis["equation"] == "y = −1.000x + 4.000"
+    # Against area_frac_thesis exactly 0.5 x (against area_frac it would be 0.5 x + 0.005).
     white = only(df, metric="mse_whitedisc_thesis", strength=0.1)
     assert (white["c1"], white["c0"]) == pytest.approx((0.5, 0), abs=1e-9)
+    assert (white["x_min"], white["x_max"]) == pytest.approx((0.11, 0.41), abs=1e-12)
 
 
 def test_too_few_points_gives_a_row_without_fit_and_its_reason() -> None:
@@ -164,8 +172,8 @@ def test_too_few_points_gives_a_row_without_fit_and_its_reason() -> None:
         row("strength_sweep", "b", 1.0, 0, mse_outside=5.0),
         row("strength_sweep", "b", 1.0, 1, mse_outside=5.0),
         # Mask-size: one distinct area (two seeds) -> no line.
-        row("mask_size_sweep", "a", 0.1, 0, area_frac=0.3),
-        row("mask_size_sweep", "a", 0.1, 1, area_frac=0.3),
+        row("mask_size_sweep", "a", 0.1, 0, area_frac=0.3, area_frac_thesis=0.31),
+        row("mask_size_sweep", "a", 0.1, 1, area_frac=0.3, area_frac_thesis=0.31),
         # Unknown experiments are ignored.
         row("other", "a", 0.0, 0),
         row("other", "a", 0.5, 0),
@@ -190,11 +198,14 @@ def test_too_few_points_gives_a_row_without_fit_and_its_reason() -> None:
     assert b["reason"].startswith("only 1 distinct strength value with")
 
     line = only(df, experiment="mask_size_sweep", metric="mse_whitedisc_thesis")
-    assert (line["degree"], line["n_points"], line["x_min"]) == (1, 1, 0.3)
+    assert (line["degree"], line["n_points"], line["x_min"]) == (1, 1, 0.31)
     assert math.isnan(line["c1"]) and line["strength"] == 0.1
     assert line["reason"] == (
-        "only 1 distinct area_frac value with a finite mse_whitedisc_thesis; a degree-1 fit needs 2"
+        "only 1 distinct area_frac_thesis value with a finite mse_whitedisc_thesis;"
+        " a degree-1 fit needs 2"
     )
+    # No fit, no interval (although there are 2 seeds to resample).
+    assert (line["n_seeds"], line["n_resamples"]) == (2, 0) and math.isnan(line["c1_lo"])
     # 2 metrics x (mean + 2 images) + 3 metrics x 1 image x 1 strength.
     assert len(df) == 2 * 3 + 3
 
@@ -237,6 +248,121 @@ def test_models_fitted_separately() -> None:
     assert len(df) == 12
     mean_b = only(df, model="other", metric="mse_outside", scope="mean")
     assert (mean_b["c2"], mean_b["c1"], mean_b["c0"]) == pytest.approx((3, -3, 9), abs=1e-9)
+
+
+def noisy_frame(n_images: int = 3, seeds: tuple[int, ...] = (0, 1, 2)) -> pd.DataFrame:
+    """Images with their own quadratic (c2 = 2 + image) and seed noise."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(n_images):
+        for seed in seeds:
+            for x in STRENGTHS:
+                y = (2 + i) * x**2 - 3 * x + 5 + rng.normal(0, 0.05)
+                rows.append(
+                    row("strength_sweep", f"img{i}", x, seed, mse_outside=y, mse_outside_thesis=y)
+                )
+    return pd.DataFrame(rows)
+
+
+def _point_fit_statistic(sample: pd.DataFrame) -> np.ndarray:
+    """The mean-scope fit written independently with pandas and np.polyfit: seed mean per
+    image and strength, mean over images, degree-2 fit."""
+    per_image = sample.groupby(["image", "strength"])["mse_outside"].mean()
+    mean = per_image.groupby("strength").mean()
+    return np.polyfit(mean.index.to_numpy(float), mean.to_numpy(float), 2)
+
+
+def test_intervals_refit_each_resample_as_the_point_fit() -> None:
+    frame = noisy_frame()
+    # The vectorised samples equal the pandas statistic on bootstrap's resamples (the same
+    # draws: images, then seeds within each drawn image).
+    fast = coefficient_samples(frame, "mse_outside", "strength", 2, n_resamples=200)
+    slow = bootstrap(frame, _point_fit_statistic, n_resamples=200, seed=0)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-9)
+    # The trends row holds the 95 % percentile interval of 1000 such resamples.
+    df = fit_trends(frame)
+    mean = only(df, metric="mse_outside", scope="mean")
+    samples = coefficient_samples(frame, "mse_outside", "strength", 2)
+    low, high = percentile_interval(samples)
+    got = [mean[f"{c}_{b}"] for b in ("lo", "hi") for c in ("c2", "c1", "c0")]
+    assert got == pytest.approx([*low, *high], abs=1e-12)
+    assert (mean["n_images"], mean["n_seeds"], mean["n_resamples"]) == (3, 3, N_RESAMPLES)
+    # The images' own c2 are 2, 3, 4 (seed noise sd 0.05): a resample of 3 images has a
+    # mean c2 from 2 to 4; img0 drawn three times occurs in 1/27 (3.7 %) of them, and so
+    # does img2, so the 2.5th and 97.5th percentiles fall on those: about 2 and 4.
+    assert 1.7 < mean["c2_lo"] < 2.4 and 3.6 < mean["c2_hi"] < 4.3
+    assert mean["c2"] == pytest.approx(3, abs=0.2)
+    for c in ("c1", "c0"):
+        assert mean[f"{c}_lo"] < mean[c] < mean[f"{c}_hi"]
+    # Same table, same intervals.
+    pd.testing.assert_frame_equal(df, fit_trends(frame))
+
+
+def test_per_image_interval_over_two_seeds_by_hand() -> None:
+    """img1's seeds lie at f + 1 and f - 1. A seed resample is {0, 0} (p = 1/4: c0 = 6),
+    {1, 1} (1/4: c0 = 4) or one of each (1/2: c0 = 5); c2 and c1 never change. With 1000
+    resamples the 2.5th and 97.5th percentiles are 4 and 6."""
+    df = fit_trends(strength_frame())
+    img1 = only(df, metric="mse_outside", scope="image", image="img1")
+    assert (img1["c0_lo"], img1["c0_hi"]) == pytest.approx((4, 6), abs=1e-9)
+    assert (img1["c2_lo"], img1["c2_hi"]) == pytest.approx((2, 2), abs=1e-9)
+    assert (img1["c1_lo"], img1["c1_hi"]) == pytest.approx((-3, -3), abs=1e-9)
+    assert (img1["n_images"], img1["n_seeds"], img1["n_resamples"]) == (1, 2, N_RESAMPLES)
+    samples = coefficient_samples(
+        strength_frame().query("image == 'img1'"), "mse_outside", "strength", 2
+    )
+    # Each of the three outcomes occurs about as often as its probability.
+    shares = [np.mean(np.isclose(samples[:, 2], c0)) for c0 in (4, 5, 6)]
+    assert shares == pytest.approx([0.25, 0.5, 0.25], abs=0.05)
+    # img2 has one seed: nothing to resample, no interval.
+    img2 = only(df, metric="mse_outside", scope="image", image="img2")
+    assert (img2["n_seeds"], img2["n_resamples"]) == (1, 0)
+    assert img2[["c2_lo", "c2_hi", "c1_lo", "c1_hi", "c0_lo", "c0_hi"]].isna().all()
+
+
+def test_degenerate_intervals() -> None:
+    # One image, one seed: scope "mean" has nothing to resample either.
+    one = fit_trends(noisy_frame(1, (0,)))
+    mean = only(one, metric="mse_outside", scope="mean")
+    assert (mean["n_images"], mean["n_seeds"], mean["n_resamples"]) == (1, 1, 0)
+    assert math.isnan(mean["c2_lo"]) and math.isfinite(mean["c2"])
+    # Two images with one seed each: images resampled.
+    two = only(fit_trends(noisy_frame(2, (0,))), metric="mse_outside", scope="mean")
+    assert two["n_resamples"] == N_RESAMPLES and two["c2_lo"] < two["c2_hi"]
+    # One image with three seeds: scope "mean" resamples the seeds only, exactly as that
+    # image's own row does (the same draws).
+    seeds = fit_trends(noisy_frame(1))
+    mean = only(seeds, metric="mse_outside", scope="mean")
+    image = only(seeds, metric="mse_outside", scope="image", image="img0")
+    bounds = ["c2_lo", "c2_hi", "c1_lo", "c1_hi", "c0_lo", "c0_hi"]
+    assert mean[bounds].tolist() == image[bounds].tolist()
+    assert mean["c0_lo"] < mean["c0_hi"]
+    # Every image and seed on the same curve: zero-width intervals at the coefficients.
+    flat = only(fit_trends(strength_frame()), metric="mse_outside_thesis", scope="mean")
+    assert flat[bounds].tolist() == pytest.approx([0, 0, 0, 0, 7, 7], abs=1e-9)
+
+
+def test_linear_fits_have_no_c2_interval() -> None:
+    rows = [
+        row(
+            "mask_size_sweep",
+            "img",
+            0.5,
+            seed,
+            area_frac=a,
+            area_frac_thesis=a,
+            mse_outside=2 * a + seed,
+            mse_outside_thesis=a,
+            mse_whitedisc_thesis=a,
+        )
+        for a in (0.1, 0.2, 0.4)
+        for seed in (0, 1)
+    ]
+    fit = only(fit_trends(pd.DataFrame(rows)), metric="mse_outside")
+    assert math.isnan(fit["c2_lo"]) and math.isnan(fit["c2_hi"])
+    # Seed 0 at 2a, seed 1 at 2a + 1: the slope never changes, the intercept is 0, 0.5 or 1.
+    assert (fit["c1_lo"], fit["c1_hi"]) == pytest.approx((2, 2), abs=1e-9)
+    assert (fit["c0_lo"], fit["c0_hi"]) == pytest.approx((0, 1), abs=1e-9)
 
 
 def test_empty_input() -> None:
