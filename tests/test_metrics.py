@@ -80,15 +80,31 @@ def test_pair_metrics_hand_computed_every_key() -> None:
     assert m["frac_changed_outside"] == pytest.approx(4 / 12)
     # Inside: pixel (2,2) differs by 100 in 3 channels: 3 * 10000 over 4 px * 3 = 12.
     assert m["mse_inside"] == pytest.approx(30000 / 12)  # 2500
-    # White disc: inside set to 255 in both -> zeros; whole-image wrapped mean
-    # 154 / (16 px * 3) then / 12 outside px = 154 / 576.
-    assert m["mse_whitedisc_thesis"] == pytest.approx(154 / 576)
+    # White disc: needs the disc's radius (the study divided by w*h - pi*r^2); none given.
+    assert math.isnan(m["mse_whitedisc_thesis"])
     # band_px = 1: outside pixels at distance 1 from the block are (1,2), (1,3), (2,1),
     # (3,1); (1,1) is at sqrt(2) > 1 and so "far". Band holds only the -3 at (2,1).
     assert m["n_outside_band"] == 4
     assert m["mse_outside_band"] == pytest.approx(9 / (4 * 3))  # 0.75
     # Far: 8 pixels holding 16, 20, -1: (256 + 400 + 1) / 24.
     assert m["mse_outside_far"] == pytest.approx(657 / 24)
+
+
+def test_whitedisc_thesis_divides_by_the_analytic_outside_count() -> None:
+    a, b = constructed_pair()
+    # Inside set to 255 in both -> zeros; whole-image wrapped mean 154 / (16 px * 3) =
+    # 3.2083; the study then divided by 16 - pi * r^2, not by the 12 counted outside px.
+    for radius_px, count in ((1, 16 - math.pi), (2, 16 - 4 * math.pi), (0, 16.0)):
+        m = pair_metrics(a, b, block_mask(), band_px=1, radius_px=radius_px)
+        assert m["mse_whitedisc_thesis"] == 154 / 48 / count
+        assert m["mse_outside"] == pytest.approx(666 / 36)  # the rest does not change
+    assert pair_metrics(a, b, block_mask(), radius_px=np.int64(1))["mse_whitedisc_thesis"] == (
+        154 / 48 / (16 - math.pi)
+    )
+    # pi * 3^2 = 28.3 >= 16 px: no outside count; negative or non-integer radii.
+    for bad in (3, -1, 1.0, True, "1"):
+        with pytest.raises(InputError, match="radius_px"):
+            pair_metrics(a, b, block_mask(), radius_px=bad)
 
 
 def test_band_width_uses_euclidean_distance() -> None:
@@ -158,10 +174,10 @@ def test_matches_thesis_expression_literally() -> None:
 
 def test_changes_inside_do_not_touch_outside_metrics() -> None:
     a, b = constructed_pair()
-    before = pair_metrics(a, b, block_mask(), band_px=1)
+    before = pair_metrics(a, b, block_mask(), band_px=1, radius_px=1)
     b2 = b.copy()
     b2[2:, 2:, :] = 7  # scramble the whole inpainted block
-    after = pair_metrics(a, b2, block_mask(), band_px=1)
+    after = pair_metrics(a, b2, block_mask(), band_px=1, radius_px=1)
     for key in OUTSIDE_KEYS:
         assert after[key] == before[key], key
     # Inside: all 4 px x 3 ch now differ by 93: 93^2 = 8649.
@@ -170,7 +186,7 @@ def test_changes_inside_do_not_touch_outside_metrics() -> None:
 
 def test_identical_images() -> None:
     a = gray(37)
-    m = pair_metrics(a, a.copy(), block_mask(), band_px=1)
+    m = pair_metrics(a, a.copy(), block_mask(), band_px=1, radius_px=1)
     assert m["psnr_outside"] == math.inf
     for key in (
         ALL_KEYS - CONTENT_KEYS - {"psnr_outside", "n_outside", "n_inside", "n_outside_band"}
@@ -201,7 +217,7 @@ def test_identical_images_far_set_present() -> None:
 
 def test_empty_outside_gives_nan_not_crash() -> None:
     a, b = constructed_pair()
-    m = pair_metrics(a, b, np.ones((4, 4), dtype=bool))
+    m = pair_metrics(a, b, np.ones((4, 4), dtype=bool), radius_px=1)
     assert (m["n_outside"], m["n_inside"], m["n_outside_band"]) == (0, 16, 0)
     for key in OUTSIDE_KEYS:
         assert math.isnan(m[key]), key
@@ -348,6 +364,12 @@ def test_metrics_table_values_order_and_dtypes(project: list[str]) -> None:
     ]
     assert list(df["area_frac"]) == [0.25, 0.5625, 0.5625, 0.5625]
     assert list(df["radius_pct"]) == [50.0, 80.0, 80.0, 80.0]
+    # r = floor(p/100 * 4 / 2): floor(1.0) = floor(1.6) = 1; the thesis' disc area is
+    # pi * 1^2 whatever the (block) mask files hold.
+    assert list(df["radius_px"]) == [1, 1, 1, 1]
+    assert list(df["area_frac_thesis"]) == [math.pi / 16] * 4
+    # Neither manifest has a "pipeline" key: made before the choice existed.
+    assert list(df["pipeline"]) == ["diffusers"] * 4
     assert list(df["seed"]) == [1, 0, 0, 0]
     assert list(df["steps"]) == [10, 10, 10, 10]
     assert list(df["steps_run"]) == [1, 5, 2, 5]
@@ -382,8 +404,8 @@ def test_metrics_table_values_order_and_dtypes(project: list[str]) -> None:
         assert row["frac_changed_outside"] == pytest.approx(1 / 7)
         # Inside: (3,3) differs by 100 in 3 channels: 30000 / 27.
         assert row["mse_inside"] == pytest.approx(30000 / 27)
-        # Whole image wrapped mean 12 / 48, then / 7.
-        assert row["mse_whitedisc_thesis"] == pytest.approx(12 / 48 / 7)
+        # Whole image wrapped mean 12 / 48, then / (16 - pi * 1^2), not / 7 counted.
+        assert row["mse_whitedisc_thesis"] == 12 / 48 / (16 - math.pi)
         assert row["mse_outside_band"] == 0.0
         assert row["mse_outside_far"] == pytest.approx(12 / 3)  # only (0,0) is far
     identical = df.iloc[2]
@@ -469,6 +491,8 @@ def test_mask_size_mismatch(project: list[str]) -> None:
         (lambda m: m["inpaintings"][1].update(seed="one"), "inpaintings[1].seed"),
         (lambda m: m["inpaintings"][2].update(radius_pct=True), "inpaintings[2].radius_pct"),
         (lambda m: m.pop("model"), "'model'"),
+        (lambda m: m.update(pipeline=["study"]), "'pipeline'"),
+        (lambda m: m["inpaintings"][0].update(radius_pct=0), "radius_pct"),
         (lambda m: m.update(inpaintings={"a": 1}), "'inpaintings'"),
     ],
 )
@@ -480,6 +504,20 @@ def test_malformed_manifest_names_manifest_and_key(project: list[str], change, l
         metrics_table(project)
     assert project[0] in str(info.value)
     assert label in str(info.value)
+
+
+def test_pipeline_column_comes_from_the_manifest(project: list[str]) -> None:
+    manifest = json.loads(Path(project[1]).read_text())
+    manifest["pipeline"] = "study"  # the alpha model's manifest
+    Path(project[1]).write_text(json.dumps(manifest))
+    df = metrics_table(project, band_px=1)
+    assert list(df.columns[:3]) == ["experiment", "model", "pipeline"]
+    assert list(zip(df["model"], df["pipeline"], strict=True)) == [
+        ("tiny9", "diffusers"),
+        ("alpha", "study"),
+        ("tiny9", "diffusers"),
+        ("tiny9", "diffusers"),
+    ]
 
 
 def test_manifest_not_json(project: list[str]) -> None:

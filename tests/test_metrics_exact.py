@@ -4,15 +4,18 @@ float64/int64 expressions on boolean masks, the frame and row order against pand
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from maskleak.masks import circle_mask, inpaint_region
-from maskleak.metrics import COLUMNS, DTYPES, pair_metrics
+from maskleak.masks import circle_mask, circle_radius_px, inpaint_region
+from maskleak.metrics import COLUMNS, DTYPES, metrics_table, pair_metrics
 from maskleak.metrics.bands import band_pixels
 from maskleak.metrics.columns import (
     SORT_KEYS,
@@ -68,8 +71,10 @@ def reference_metrics(
     band_px: int,
     flat: np.ndarray | None,
     textured: np.ndarray | None,
+    radius_px: int | None = None,
 ) -> dict[str, float | int]:
-    """The definitions, written plainly (the pre-optimisation implementation's formulas)."""
+    """The definitions, written plainly (the pre-optimisation implementation's formulas;
+    the white-disc number as the study's plot_diff_disc wrote it)."""
     outside = ~inpaint
     diff = a.astype(np.int64) - b.astype(np.int64)
     square = (diff**2).sum(axis=2)
@@ -107,7 +112,12 @@ def reference_metrics(
         out["frac"] = np.count_nonzero(square[outside]) / n_out
         disc = inpaint[..., None]
         white = (np.where(disc, np.uint8(255), a) - np.where(disc, np.uint8(255), b)) ** 2
-        out["whitedisc"] = float(np.mean(white)) / n_out
+        if radius_px is None:
+            out["whitedisc"] = nan
+        else:
+            rad = np.floor(np.float64(radius_px))  # the study's radius: a floored float
+            img_area = a.shape[0] * a.shape[1]
+            out["whitedisc"] = float(np.mean(white) / (img_area - np.pi * rad**2))
     renames = {
         "thesis": "mse_outside_thesis",
         "psnr": "psnr_outside",
@@ -144,8 +154,11 @@ def test_pair_metrics_bit_identical_to_definitions_on_random_pairs() -> None:
         flat = textured = None
         if trial % 2:  # overlapping on purpose: the arrays need not partition anything
             flat, textured = rng.random((h, w)) < 0.5, rng.random((h, w)) < 0.5
-        got = pair_metrics(a, b, inpaint, band_px, flat, textured)
-        assert_bit_identical(got, reference_metrics(a, b, inpaint, band_px, flat, textured))
+        # Any radius whose pi r^2 (<= pi/4 w h) leaves an outside count; sometimes none.
+        radius = None if trial % 5 == 0 else int(rng.integers(0, math.isqrt(w * h // 4) + 1))
+        got = pair_metrics(a, b, inpaint, band_px, flat, textured, radius)
+        want = reference_metrics(a, b, inpaint, band_px, flat, textured, radius)
+        assert_bit_identical(got, want)
 
 
 def test_pair_metrics_bit_identical_on_photo_sized_disc() -> None:
@@ -155,8 +168,9 @@ def test_pair_metrics_bit_identical_on_photo_sized_disc() -> None:
     inpaint = inpaint_region(np.asarray(circle_mask(640, 416, 44)))
     flat = np.zeros((416, 640), dtype=bool)
     flat[:150] = True
-    got = pair_metrics(a, b, inpaint, 8, flat, ~flat)
-    assert_bit_identical(got, reference_metrics(a, b, inpaint, 8, flat, ~flat))
+    radius = circle_radius_px(640, 416, 44)
+    got = pair_metrics(a, b, inpaint, 8, flat, ~flat, radius)
+    assert_bit_identical(got, reference_metrics(a, b, inpaint, 8, flat, ~flat, radius))
 
 
 def test_rows_wider_than_uint32_sums_allow() -> None:
@@ -215,3 +229,79 @@ def test_typed_frame_and_row_order_match_pandas(n: int) -> None:
     by_pandas = expected.sort_values(keys, kind="mergesort").reset_index(drop=True)
     pd.testing.assert_frame_equal(sort_frame(frame), by_pandas, check_exact=True)
     pd.testing.assert_frame_equal(typed_frame(sort_rows(rows)), by_pandas, check_exact=True)
+
+
+def _study_mask(width: int, height: int, pct: float) -> tuple[np.ndarray, np.float64]:
+    """The study's create_mask (inpainting_strength_testing_utils.py), written out: its
+    floored float radius and the PIL disc it drew."""
+    rad = np.floor(pct / 100 * min(width, height) / 2)
+    mask = Image.new("L", (width, height), 0)
+    box = (width / 2 - rad, height / 2 - rad, width / 2 + rad, height / 2 + rad)
+    ImageDraw.Draw(mask).ellipse(box, fill=255)
+    return np.array(mask), rad
+
+
+@pytest.mark.parametrize(("width", "height"), [(640, 416), (97, 64)])
+def test_whitedisc_and_area_are_the_studys_numbers_exactly(
+    width: int, height: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics_table on real PNGs against the study's plot_diff_disc arithmetic: both
+    images with the disc painted white (add_white_mask_to_image), np.mean of the uint8
+    squared difference over the whole image, divided by img_area - np.pi * rad ** 2; x
+    = np.pi * rad ** 2 / img_area."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(width)
+    original = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    Image.fromarray(original).save("original.png")
+    radii = [20.0, 31.02, 44.49, 80.0]  # values of the study's np.round(linspace(20, 80, 50), 2)
+    entries, want = [], []
+    for k, pct in enumerate(radii):
+        study_mask, rad = _study_mask(width, height, pct)
+        Image.fromarray(study_mask).save(f"mask{k}.png")
+        noise = rng.integers(-40, 41, original.shape)
+        inpainted = np.clip(original.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        Image.fromarray(inpainted).save(f"inpainted{k}.png")
+        entries.append(
+            {
+                "experiment": "mask_size_sweep",
+                "radius_pct": pct,
+                "strength": 0.5,
+                "seed": 0,
+                "steps_run": 1,
+                "mode": "denoise",
+                "mask_path": f"mask{k}.png",
+                "inpainted_path": f"inpainted{k}.png",
+            }
+        )
+
+        def white(img: np.ndarray, mask: np.ndarray = study_mask) -> np.ndarray:
+            return np.where(np.repeat(mask[..., None], 3, axis=-1) == 255, 255, img)
+
+        w_inpainted = np.array(Image.fromarray(white(inpainted).astype(np.uint8)))
+        w_original = np.array(Image.fromarray(white(original).astype(np.uint8)))
+        img_area = width * height
+        disc_area = np.pi * rad**2
+        mse_div_npixels = np.mean((w_inpainted - w_original) ** 2) / (img_area - disc_area)
+        counted = np.mean((w_inpainted - w_original) ** 2) / int((study_mask == 0).sum())
+        want.append((int(rad), float(disc_area / img_area), float(mse_div_npixels), counted))
+    manifest = {
+        "model": "m",
+        "pipeline": "study",
+        "image": "img",
+        "image_path": "original.png",
+        "steps": 2,
+        "inpaintings": entries,
+    }
+    Path("manifest.json").write_text(json.dumps(manifest))
+    df = metrics_table(["manifest.json"])
+    assert list(df["radius_pct"]) == radii and set(df["pipeline"]) == {"study"}
+    got = zip(df["radius_px"], df["area_frac_thesis"], df["mse_whitedisc_thesis"], strict=True)
+    for (r, x, y), (want_r, want_x, want_y, counted) in zip(got, want, strict=True):
+        assert (r, x, y) == (want_r, want_x, want_y)
+        # The drawn disc has more pixels than pi r^2, so fewer are counted outside and
+        # the counted version is larger: 0.05-0.3 % at 640x416, several % when small.
+        assert 1e-4 < counted / y - 1 < (4e-3 if width == 640 else 0.05)
+    # At 640x416, p = 80: r = 166 and the drawn disc holds 87061 px (STUDY.md).
+    if width == 640:
+        assert want[-1][0] == 166 and int(df["n_inside"].iloc[-1]) == 87061
+    assert (df["area_frac_thesis"] < df["area_frac"]).all()

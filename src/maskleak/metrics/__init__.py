@@ -6,15 +6,18 @@ squared error over channels before dividing by the pixel count, so its MSE is 3x
 
 Two numbers exist only so that results can be set beside the thesis this pipeline
 reproduces; both are computed on uint8 arrays exactly as its script did, and neither is a
-true MSE (see :func:`pair_metrics`).
+true MSE (see :func:`pair_metrics`). The mask-size one also takes the disc's area as the
+study did, ``pi r²`` from the radius formula (``disc``), and so does ``area_frac_thesis``,
+the study's x axis; ``area_frac`` counts the drawn pixels.
 
 The table is built either at once (:func:`metrics_table`, :func:`write_metrics`) or one
 inpaint manifest at a time (:func:`write_image_metrics`) and then merged
 (:func:`merge_metrics`); both give the same frame, bit for bit.
 
 Modules: ``columns`` (column dtypes, row order), ``bands`` (the band at the mask edge),
-``regions`` (per-mask pixel partition), ``pairs`` (the arithmetic), ``manifests``,
-``table`` (manifests to rows), ``merge`` (parts to the table).
+``regions`` (per-mask pixel partition), ``disc`` (the study's analytic disc area),
+``pairs`` (the arithmetic), ``manifests``, ``table`` (manifests to rows), ``merge``
+(parts to the table).
 """
 
 from maskleak.metrics.columns import COLUMNS, DTYPES

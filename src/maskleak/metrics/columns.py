@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 DTYPES: dict[str, str] = {
     "experiment": "str",
     "model": "str",
+    "pipeline": "str",
     "image": "str",
     "radius_pct": "float64",
+    "radius_px": "int64",
     "area_frac": "float64",
+    "area_frac_thesis": "float64",
     "strength": "float64",
     "seed": "int64",
     "steps": "int64",

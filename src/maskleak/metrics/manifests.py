@@ -10,6 +10,11 @@ from typing import Any
 
 from maskleak.errors import InputError
 
+#: The pipeline of a manifest written before the ``pipeline`` key existed: every
+#: inpainting then ran today's diffusers pipeline (``maskleak.inpaint.DEFAULT_PIPELINE``,
+#: not imported here, so that reading manifests does not import torch).
+DEFAULT_PIPELINE = "diffusers"
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -17,6 +22,7 @@ class Entry:
 
     manifest: str
     model: str
+    pipeline: str  # "diffusers" or "study" (maskleak.inpaint.PIPELINES)
     image: str
     image_path: str
     steps: int
@@ -56,7 +62,8 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: st
 
 def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
     """The entries of one inpaint manifest, each field type-checked; InputError naming
-    the manifest and the key for anything missing or malformed."""
+    the manifest and the key for anything missing or malformed. A manifest without the
+    top-level ``pipeline`` key is read as :data:`DEFAULT_PIPELINE`."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as handle:
@@ -69,6 +76,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
         raise InputError(f"manifest {name}: top level must be a JSON object")
 
     model = _field(data, "model", "str", name, "")
+    # Optional: manifests written before the pipeline choice existed lack it.
+    pipeline = DEFAULT_PIPELINE
+    if "pipeline" in data:
+        pipeline = _field(data, "pipeline", "str", name, "")
     image = _field(data, "image", "str", name, "")
     image_path = _field(data, "image_path", "str", name, "")
     steps = _field(data, "steps", "int", name, "")
@@ -87,6 +98,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
             Entry(
                 manifest=name,
                 model=model,
+                pipeline=pipeline,
                 image=image,
                 image_path=image_path,
                 steps=steps,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from maskleak.errors import InputError
+from maskleak.metrics.disc import check_radius_px, outside_count_thesis
 from maskleak.metrics.regions import (
     BAND,
     FAR,
@@ -80,8 +81,11 @@ def _mean(total: int, n: int) -> float:
     return math.nan if n == 0 else total / (3 * n)
 
 
-def measure(original: Original, inpainted: np.ndarray, region: Region) -> dict[str, Any]:
-    """The metrics of :func:`pair_metrics` for a checked pair (same shape, uint8 RGB)."""
+def measure(
+    original: Original, inpainted: np.ndarray, region: Region, radius_px: int | None
+) -> dict[str, Any]:
+    """The metrics of :func:`pair_metrics` for a checked pair (same shape, uint8 RGB) and
+    a checked ``radius_px`` (:func:`maskleak.metrics.disc.check_radius_px`) or None."""
     a = original.elements
     b = np.ascontiguousarray(inpainted).reshape(-1)
     # work, square and packed_out share memory: each is dead before the next is written.
@@ -152,12 +156,24 @@ def measure(original: Original, inpainted: np.ndarray, region: Region) -> dict[s
         mae_outside=_mean(abs_sum, n_outside),
         max_abs_outside=max_abs,
         frac_changed_outside=changed / n_outside,
-        # Thesis Fig 4.10: the disc painted white in both images, so the inside adds 0 to
-        # the uint8 (wrapping) mean over the whole image, then divided again by the number
-        # of outside pixels. Kept only for comparability; neither an MSE nor scale-free.
-        mse_whitedisc_thesis=wrapped_sum / b.size / n_outside,
+        mse_whitedisc_thesis=_whitedisc_thesis(wrapped_sum, b.size, original, radius_px),
     )
     return values
+
+
+def _whitedisc_thesis(
+    wrapped_sum: int, n_elements: int, original: Original, radius_px: int | None
+) -> float:
+    """Thesis Fig 4.10's number: with the disc painted white in both images the inside
+    adds 0 to the uint8 (wrapping) mean over the whole image, ``np.mean`` of
+    ``n_elements`` values (an exact integer sum divided once, as numpy's float64
+    pairwise sum of integers is exact), then divided by the ANALYTIC outside count
+    ``w h - pi r²``, as the study did; NaN without a radius. Kept only for
+    comparability; neither an MSE nor scale-free."""
+    if radius_px is None:
+        return math.nan
+    height, width = original.pixels.shape[:2]
+    return wrapped_sum / n_elements / outside_count_thesis(width, height, radius_px)
 
 
 def check_pair(original: np.ndarray, inpainted: np.ndarray, inpaint: np.ndarray) -> None:
@@ -182,6 +198,7 @@ def pair_metrics(
     band_px: int = 8,
     flat: np.ndarray | None = None,
     textured: np.ndarray | None = None,
+    radius_px: int | None = None,
 ) -> dict[str, float | int]:
     """Error metrics between an original and its inpainting, split by the mask.
 
@@ -194,9 +211,11 @@ def pair_metrics(
     ``np.mean((a_out - b_out) ** 2)`` on uint8, wrapping mod 256 twice), ``psnr_outside``
     (dB, +inf for identical outside pixels), ``mae_outside``, ``max_abs_outside``,
     ``frac_changed_outside`` (share of outside pixels with any channel changed),
-    ``mse_inside``, ``mse_whitedisc_thesis`` (thesis Fig 4.10: disc painted white in both
-    images, wrapping uint8 MSE over the whole image, divided by ``n_outside``; kept only
-    for comparability with the thesis), ``mse_outside_band`` / ``mse_outside_far`` (true
+    ``mse_inside``, ``mse_whitedisc_thesis`` (thesis Fig 4.10: the inpaint region painted
+    white in both images, wrapping uint8 MSE over the whole image, divided by the study's
+    analytic outside count ``w*h - pi*radius_px**2`` (float); ``radius_px`` is the
+    disc's radius, :func:`maskleak.masks.circle_radius_px`; NaN when it is None; kept
+    only for comparability with the thesis), ``mse_outside_band`` / ``mse_outside_far`` (true
     MSE over outside pixels within / beyond ``band_px`` Euclidean distance of the nearest
     inpaint pixel; ``band_px=8`` is one latent cell of an 8x VAE), and
     ``n_outside_flat`` / ``n_outside_textured`` / ``mse_outside_flat`` /
@@ -204,10 +223,14 @@ def pair_metrics(
     ``textured`` are True (0 and NaN when they are not given).
 
     Empty sets give NaN (all outside metrics when the mask covers everything).
-    Raises InputError when dtypes or shapes do not match."""
+    Raises InputError when dtypes or shapes do not match, or for a ``radius_px`` that is
+    not an integer >= 0 with ``pi*radius_px**2`` below the image's area."""
     check_pair(original, inpainted, inpaint)
+    if radius_px is not None:
+        height, width = inpaint.shape
+        radius_px = check_radius_px(radius_px, width, height)
     for name, arr in (("flat", flat), ("textured", textured)):
         if arr is not None and (arr.dtype != np.bool_ or arr.shape != inpaint.shape):
             raise InputError(f"{name} must be a bool {inpaint.shape} array")
     region = build_region(inpaint, band_px, flat, textured)
-    return measure(prepare_original(original), inpainted, region)
+    return measure(prepare_original(original), inpainted, region, radius_px)

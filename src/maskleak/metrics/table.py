@@ -21,6 +21,7 @@ from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.landscapes import FLAT, TEXTURED
 from maskleak.metrics.columns import arrow_table, sort_rows, typed_frame
+from maskleak.metrics.disc import area_frac_thesis
 from maskleak.metrics.manifests import Entry, read_manifest
 from maskleak.metrics.pairs import Original, measure, prepare_original
 from maskleak.metrics.parts import write_table
@@ -158,7 +159,8 @@ class _Inputs:
                     f"{inpainted.shape[1]}x{inpainted.shape[0]} but image {entry.image_path} "
                     f"is {width}x{height}; rerun the inpaint rule"
                 )
-            values = measure(original, inpainted, region)
+            radius_px = _radius_px(entry, width, height)
+            values = measure(original, inpainted, region, radius_px)
         finally:
             self.originals.done(entry.image_path)
             self.contents.done(entry.image)
@@ -167,9 +169,12 @@ class _Inputs:
         return {
             "experiment": entry.experiment,
             "model": entry.model,
+            "pipeline": entry.pipeline,
             "image": entry.image,
             "radius_pct": entry.radius_pct,
+            "radius_px": radius_px,
             "area_frac": mask.area_frac,
+            "area_frac_thesis": area_frac_thesis(width, height, radius_px),
             "strength": entry.strength,
             "seed": entry.seed,
             "steps": entry.steps,
@@ -183,6 +188,15 @@ class _Inputs:
             "mask_path": entry.mask_path,
             "inpainted_path": entry.inpainted_path,
         }
+
+
+def _radius_px(entry: Entry, width: int, height: int) -> int:
+    """The disc radius of ``entry``'s mask in px, from the formula the mask rule draws
+    with; InputError naming the manifest for a radius_pct outside (0, 100]."""
+    try:
+        return masks.circle_radius_px(width, height, entry.radius_pct)
+    except InputError as exc:
+        raise InputError(f"manifest {entry.manifest}: {exc}") from None
 
 
 def _check_band_px(band_px: object) -> int:
