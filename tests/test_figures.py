@@ -487,46 +487,71 @@ def test_too_short_sweeps_are_drawn_without_fits(studies: dict[str, Data], tmp_p
     assert any(t.startswith("no linear fit: only 1") for t in _legend_texts(fig))
 
 
-def test_worst_case_picks_highest_mse_then_lowest_strength_then_seed(
+def test_worst_case_shows_the_three_highest_thesis_mse_at_the_lowest_seed(
     data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
 ) -> None:
     metrics, _ = data
     strength_sweep = metrics["experiment"] == "strength_sweep"
     ours = metrics["model"] == MODEL
-    # Higher values in another model / image / experiment must not be picked.
-    metrics.loc[~ours, "mse_outside"] = 5000.0
-    metrics.loc[ours & (metrics["image"] == "Landscape_0"), "mse_outside"] = 500.0
-    metrics.loc[ours & ~strength_sweep, "mse_outside"] = 600.0
+    # Higher values in another model / image / experiment / seed must not be picked.
+    metrics.loc[~ours, "mse_outside_thesis"] = 500.0
+    metrics.loc[ours & (metrics["image"] == "Landscape_0"), "mse_outside_thesis"] = 400.0
+    metrics.loc[ours & ~strength_sweep, "mse_outside_thesis"] = 300.0
     sweep = ours & strength_sweep & (metrics["image"] == "Landscape_2")
-    metrics.loc[sweep, "mse_outside"] = 1.0
-    tied = sweep & metrics["strength"].isin([0.5, 0.75])
-    metrics.loc[tied, "mse_outside"] = 99.0  # four rows tie: (0.5, 0), (0.5, 1), (0.75, ...)
+    metrics.loc[sweep & (metrics["seed"] == 1), "mse_outside_thesis"] = 200.0
+    seed0 = sweep & (metrics["seed"] == 0)
+    # Ranked by the study's wrapped number, not by mse_outside (which grows with strength
+    # here); 0.25 and 0.75 tie: the lower strength first.
+    for strength, value in {0.0: 5.0, 0.25: 7.0, 0.5: 9.0, 0.75: 7.0, 1.0: 1.0}.items():
+        metrics.loc[seed0 & (metrics["strength"] == strength), "mse_outside_thesis"] = value
     out = tmp_path / "worst.png"
-    worst_case(metrics, MODEL, "Landscape_2", out)
+    fig = worst_case(metrics, MODEL, "Landscape_2", out)
     record = _record(out)
-    assert (record["strength"], record["seed"], record["mse_outside"]) == (0.5, 0, 99.0)
-    assert record["image"] == "Landscape_2"
-    assert record["inpainted_path"] == "inpainted/sd15-test/Landscape_2/r80_s0.5_seed0.png"
-    row = metrics[sweep & (metrics["strength"] == 0.5) & (metrics["seed"] == 0)].iloc[0]
-    assert record["mse_outside_thesis"] == row["mse_outside_thesis"]
-    assert (record["steps_run"], record["mode"]) == (10, "denoise")
+    assert record["ranked_by"] == "mse_outside_thesis"
+    assert record["strengths"] == [0.5, 0.25, 0.75]
+    assert record["seeds"] == [0, 0, 0]
+    assert record["mse_outside_thesis"] == [9.0, 7.0, 7.0]
+    paths = [f"inpainted/sd15-test/Landscape_2/r80_s{s:g}_seed0.png" for s in (0.5, 0.25, 0.75)]
+    assert record["inpainted_paths"] == paths
+    rows = [metrics[seed0 & (metrics["inpainted_path"] == p)].iloc[0] for p in paths]
+    assert record["mse_outside"] == [row["mse_outside"] for row in rows]
+    assert (record["steps_run"], record["modes"]) == ([10, 5, 15], ["denoise"] * 3)
 
-    # The heatmap's colour scale comes from the pixels outside the mask only.
-    with Image.open(record["image_path"]) as a, Image.open(record["inpainted_path"]) as b:
-        err = heatmaps.squared_error_map(np.asarray(a), np.asarray(b))
-    with Image.open(record["mask_path"]) as m:
-        outside = np.asarray(m) == 0
-    assert 0 < outside.sum() < outside.size
-    want_vmax = np.percentile(err[outside], heatmaps.HEATMAP_PERCENTILE)
+    # The squared-error colour scale: one for all rows, from the pixels outside the mask.
+    errors, outsides = [], []
+    with Image.open(record["image_path"]) as a:
+        original = np.asarray(a)
+    for path, mask_path in zip(paths, record["mask_paths"], strict=True):
+        with Image.open(path) as b, Image.open(mask_path) as m:
+            inpainted, outside = np.asarray(b), np.asarray(m) == 0
+        errors.append(heatmaps.squared_error_map(original, inpainted)[outside])
+        outsides.append(outside)
+        # The fourth panel of each row draws the study's heatmap of that row.
+        study = heatmaps.study_heatmap(original, inpainted, ~outside)
+        panel = fig.axes[4 * len(outsides) - 1]
+        np.testing.assert_array_equal(panel.get_images()[1].get_array(), study)
+        assert "study's heatmap" in panel.get_title() and "min–max" in panel.get_title()
+        assert "true squared error" in fig.axes[4 * len(outsides) - 2].get_title()
+    want_vmax = np.percentile(np.concatenate(errors), heatmaps.HEATMAP_PERCENTILE)
     assert record["heatmap_vmax"] == pytest.approx(want_vmax, rel=1e-12)
-    assert record["heatmap_vmax"] < np.percentile(err[~outside], 50)  # inside is far worse
+    title = fig.get_suptitle()
+    assert "not squared error, min–max normalised per map" in title
+    assert "not comparable across rows or images" in title
 
-    # Now seed 1 at strength 0.25 is the unique maximum.
-    metrics.loc[sweep & (metrics["strength"] == 0.25) & (metrics["seed"] == 1), "mse_outside"] = 1e3
-    worst_case(metrics, MODEL, "Landscape_2", out)
+    # A strength whose seed 0 is missing is shown at its lowest seed (1, ranked 200).
+    no_seed0 = metrics.loc[~(seed0 & (metrics["strength"] == 0.25))]
+    worst_case(no_seed0, MODEL, "Landscape_2", out)
     record = _record(out)
-    assert (record["strength"], record["seed"]) == (0.25, 1)
-    assert record["inpainted_path"].endswith("Landscape_2/r80_s0.25_seed1.png")
+    assert (record["strengths"], record["seeds"]) == ([0.25, 0.5, 0.75], [1, 0, 0])
+    assert record["inpainted_paths"][0].endswith("Landscape_2/r80_s0.25_seed1.png")
+
+    # Two strengths: two rows.
+    two = metrics.loc[~(sweep & metrics["strength"].isin([0.5, 0.75, 1.0]))]
+    fig = worst_case(two, MODEL, "Landscape_2", out)
+    record = _record(out)
+    assert record["strengths"] == [0.25, 0.0] and record["seeds"] == [0, 0]
+    assert len([ax for ax in fig.axes if ax.get_images()]) == 2 * 4
+    assert "the 2 strengths with the highest thesis" in fig.get_suptitle()
 
 
 def test_radius_gallery_picks_nearest_strength_radii_and_lowest_seed(
