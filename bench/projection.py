@@ -29,8 +29,9 @@ from typing import Any
 import yaml
 
 from maskleak.config import Plan
-from maskleak.inpaint import pipeline_calls, steps_run
+from maskleak.inpaint import pipeline_calls
 from maskleak.merged_calls import should_merge
+from maskleak.pipeline_choice import steps_run
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -293,3 +293,44 @@ def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
 def test_rounding_that_makes_values_repeat_is_refused():
     with pytest.raises(InputError, match=r"experiments.x.strengths.round: rounding to 1 decimals"):
         expand_values({"start": 0, "stop": 1, "num": 100, "round": 1}, "experiments.x.strengths")
+
+
+def test_a_pipeline_variant_of_a_model_shares_its_folder_and_is_its_own_model():
+    config = small_config()
+    config["models"] = {
+        "tiny4": {"kind": "tiny", "unet_in_channels": 4, "seed": 0},
+        "tiny4_study": {"kind": "tiny", "unet_in_channels": 4, "seed": 0, "pipeline": "study"},
+    }
+    config["inpaint"]["pipeline"] = "diffusers"
+    plan = Plan(config)
+    assert plan.model_dir("tiny4") == plan.model_dir("tiny4_study")
+    # The shared folder is built from the weights' spec alone.
+    assert plan.built_models() == {
+        plan.model_key("tiny4"): {"kind": "tiny", "unet_in_channels": 4, "seed": 0}
+    }
+    assert [plan.model_pipeline(m) for m in plan.models] == ["diffusers", "study"]
+    assert plan.inpaint_settings("tiny4_study")["pipeline"] == "study"
+    assert plan.inpaint_settings("tiny4")["steps"] == config["inpaint"]["steps"]
+    assert "tiny4 (diffusers pipeline), tiny4_study (study pipeline)" in plan.summary()
+    # Without a pipeline of its own a model takes inpaint.pipeline.
+    config["inpaint"]["pipeline"] = "study"
+    assert Plan(config).model_pipeline("tiny4") == "study"
+
+
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        ("model", "config key models.tiny9.pipeline: the study pipeline needs a 4-channel UNet"),
+        ("inpaint", "config key models.tiny9.(inpaint.pipeline): the study pipeline needs a 4-ch"),
+    ],
+)
+def test_the_study_pipeline_on_a_9_channel_model_is_a_config_error(where, message):
+    config = small_config()
+    if where == "model":
+        config["models"]["tiny9"]["pipeline"] = "study"
+    else:
+        config["inpaint"]["pipeline"] = "study"
+    with pytest.raises(InputError) as err:
+        Plan(config)
+    assert str(err.value).startswith(message)
+    assert "9-channel" in str(err.value)

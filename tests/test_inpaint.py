@@ -18,11 +18,12 @@ from maskleak.inpaint import (
     Settings,
     Task,
     run_job,
-    steps_run,
 )
 from maskleak.masks import circle_mask
 from maskleak.models import describe, load_pipeline, model_fingerprint
+from maskleak.pipeline_choice import steps_run
 from maskleak.provenance import read_png_record
+from maskleak.tiny_models import POSTERIOR_STD
 
 SETTINGS = Settings(steps=4)
 
@@ -220,8 +221,10 @@ def test_4_channel_model_leaks_only_through_the_vae_and_the_latent_mask(tiny_mod
     latent_mask = inpaint[::8, ::8]
     changed_blocks = np.repeat(np.repeat(latent_mask, 8, 0), 8, 1)
     outside_kept = ~inpaint & ~changed_blocks
-    # Kept blocks keep the exact colour (the decoder's global GroupNorm may shift a level).
-    assert np.abs(result[outside_kept] - (40, 120, 200)).max() <= 1
+    # Kept blocks keep their colour up to the posterior sample the pipeline encodes with
+    # (std half a level: 2.5 levels is 5 sigma) and the decoder's global GroupNorm (a level).
+    assert POSTERIOR_STD * 255 / 2 == 0.5
+    assert np.abs(result[outside_kept] - (40, 120, 200)).max() <= 3
     leak = ~inpaint & changed_blocks
     assert leak.any() and np.abs(result[leak] - (40, 120, 200)).max() > 10
 

@@ -77,6 +77,7 @@ def test_defaults_fill_nested_objects_like_snakemake_did():
         "scheduler": "default",
         "dtype": "auto",
         "batch_size": "auto",
+        "pipeline": "diffusers",
     }
     # Defaults are copies: filling one config never changes the schema or another config.
     config["metrics"]["band_px"] = 3
@@ -128,7 +129,7 @@ def test_defaults_fill_nested_objects_like_snakemake_did():
         ),
         (
             {"models": {"m": {"kind": "local", "path": "x", "revision": "main"}}},
-            "config key models.m: unknown key 'revision' (a local model takes kind, path, variant)",
+            "config key models.m: unknown key 'revision' (a local model takes kind, path, variant, pipeline)",
         ),
         (
             {"models": {"m": {"kind": "tiny", "unet_in_channels": 5, "seed": 0}}},

@@ -6,6 +6,7 @@ clashes, references between sections) and always names the config key at fault."
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -19,6 +20,7 @@ import numpy as np
 from maskleak.errors import InputError
 from maskleak.images import downsample_size
 from maskleak.provenance import canonical_json, sha256_bytes
+from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
 
 EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
@@ -41,6 +43,10 @@ FIGURES = RESULTS + "/figures"
 LOGS = "logs/{run}"
 BENCHMARKS = "benchmarks/{run}"
 SHARED_LOGS = "logs/shared"
+
+#: Model-spec keys that say how a model is run, not which weights: left out of the key
+#: of its shared folder.
+RUN_ONLY_MODEL_KEYS = frozenset({"pipeline"})
 
 #: Run name when the workflow runs on its own default config (no --configfile).
 DEFAULT_RUN = "default"
@@ -198,6 +204,8 @@ class Plan:
             if self.image_sources[i]["kind"] == "procedural"
         }
         self.models: list[str] = list(config["models"])
+        for model in self.models:
+            self._check_pipeline(model)
         self.figures: dict[str, Any] = dict(config.get("figures") or {})
         self.band_px = int((config.get("metrics") or {}).get("band_px", 8))
         if not self.images:
@@ -254,6 +262,29 @@ class Plan:
             except InputError as exc:
                 raise InputError(f"config key images.{image}: {exc}") from None
 
+    def _check_pipeline(self, model: str) -> None:
+        """The study's pipeline blends latents and so needs a 4-channel UNet: refuse a
+        9-channel model now where its channels are known (tiny models, local folders);
+        hub checkpoints are checked by their inpaint job before it computes anything."""
+        if self.model_pipeline(model) != STUDY_PIPELINE:
+            return
+        spec = self.config["models"][model]
+        channels = spec.get("unet_in_channels")
+        unet_config = Path(str(spec.get("path", ""))) / "unet" / "config.json"
+        if spec["kind"] == "local" and unet_config.is_file():
+            try:
+                channels = json.loads(unet_config.read_text()).get("in_channels")
+            except (OSError, ValueError):
+                channels = None  # the inpaint job reports a broken folder
+        if channels is not None and channels != 4:
+            key = "pipeline" if spec.get("pipeline") else "(inpaint.pipeline)"
+            raise InputError(
+                f"config key models.{model}.{key}: the study pipeline needs a 4-channel UNet "
+                f"(plain Stable Diffusion); {model} has a {channels}-channel one (an "
+                "inpainting checkpoint regenerates every latent: the study's Legacy "
+                "pipeline cannot run it)"
+            )
+
     def _check_figures(self) -> None:
         figures = self.figures
         for i, image in enumerate(figures.get("worst_case_images") or []):
@@ -290,7 +321,20 @@ class Plan:
         return self.path(RAW_IMAGE, source=self.source_key(image))
 
     def model_key(self, model: str) -> str:
-        return spec_key(self.config["models"][model])
+        """Folder key of the model's weights: the pipeline that runs them is not part of
+        it, so ``tiny4`` and a ``tiny4_study`` of the same spec share one folder."""
+        spec = self.config["models"][model]
+        return spec_key({k: v for k, v in spec.items() if k not in RUN_ONLY_MODEL_KEYS})
+
+    def model_pipeline(self, model: str) -> str:
+        """The pipeline that runs ``model``: its own ``pipeline`` key, else
+        ``inpaint.pipeline`` (default: today's diffusers pipeline)."""
+        spec = self.config["models"][model]
+        return str(spec.get("pipeline") or self.config["inpaint"].get("pipeline", "diffusers"))
+
+    def inpaint_settings(self, model: str) -> dict[str, Any]:
+        """The ``inpaint`` settings of ``model``'s jobs, with its pipeline filled in."""
+        return {**self.config["inpaint"], "pipeline": self.model_pipeline(model)}
 
     # --- per-file facts -------------------------------------------------------------
 
@@ -318,10 +362,12 @@ class Plan:
         return self._region_maps.get(image)
 
     def built_models(self) -> dict[str, dict[str, Any]]:
-        """Folder key -> model spec, for the models the workflow makes itself (built or
-        downloaded), not user folders."""
+        """Folder key -> model spec (weights only, without the pipeline that runs them),
+        for the models the workflow makes itself (built or downloaded), not user folders."""
         return {
-            self.model_key(m): self.model_spec(m)
+            self.model_key(m): {
+                k: v for k, v in self.model_spec(m).items() if k not in RUN_ONLY_MODEL_KEYS
+            }
             for m in self.models
             if self.config["models"][m]["kind"] != "local"
         }
@@ -384,6 +430,8 @@ class Plan:
             f"{len(self.images) * len(self.models)} inpaint jobs (one per model and image; "
             f"inpaintings shared by experiments are computed once) -- "
             + "; ".join(parts)
+            + "\n  models: "
+            + ", ".join(f"{m} ({self.model_pipeline(m)} pipeline)" for m in self.models)
             + "".join(
                 f"\n  {e.name}: radius_pct ({len(e.radius_pct)}): {', '.join(e.radius_pct)}"
                 f"; strengths ({len(e.strengths)}): {', '.join(e.strengths)}"

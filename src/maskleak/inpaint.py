@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from maskleak import gpus, merged_calls, models, progress
+from maskleak import gpus, merged_calls, models, pipeline_choice, progress, study_pipeline
 from maskleak.batch_size import resolve_batch_size
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.masks import check_mask
+from maskleak.pipeline_choice import Settings
 from maskleak.provenance import (
     canonical_json,
     pixel_sha256,
@@ -51,19 +52,6 @@ MODE_VAE_ROUNDTRIP = "vae_roundtrip"
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Pipeline-call settings shared by every inpainting of a job."""
-
-    prompt: str = ""
-    guidance_scale: float = 0.0
-    steps: int = 50
-    scheduler: str = "default"
-    dtype: str = "auto"
-    variant: str | None = None
-    batch_size: int | str = "auto"
-
-
-@dataclass(frozen=True)
 class Task:
     experiment: str
     radius_pct: float
@@ -73,59 +61,11 @@ class Task:
     inpainted_path: str
 
 
-def steps_run(steps: int, strength: float) -> int:
-    """Denoising steps the pipeline actually runs, computed exactly as diffusers does
-    (``min(int(steps * strength), steps)``, including its float truncation)."""
-    return min(int(steps * strength), steps)
-
-
 def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed: int) -> str:
     """Hash of everything one inpainting depends on (model weights, settings, device,
     image and mask pixels, strength, seed), but not of batch composition or file names."""
     record = {**common, "mask_sha256": mask_sha, "strength": strength, "seed": seed}
     return sha256_bytes(canonical_json(record).encode())
-
-
-def _vae_roundtrip(pipe: InpaintPipeline, image: Image.Image) -> Image.Image:
-    """Encode and decode with the pipeline's own VAE and image processor: what strength 0
-    returns when no denoising step runs. Uses the posterior mode, so it needs no seed."""
-    import torch
-
-    with torch.inference_mode():
-        pixels = pipe.image_processor.preprocess(image, height=image.height, width=image.width)
-        pixels = pixels.to(device=pipe.device, dtype=pipe.vae.dtype)
-        latents = pipe.vae.encode(pixels).latent_dist.mode()
-        decoded = pipe.vae.decode(latents).sample
-    return pipe.image_processor.postprocess(decoded, output_type="pil")[0]
-
-
-def _denoise(
-    pipe: InpaintPipeline,
-    image: Image.Image,
-    masks: Sequence[Image.Image],
-    strength: float,
-    seeds: Sequence[int],
-    settings: Settings,
-) -> list[Image.Image]:
-    import torch
-
-    n = len(seeds)
-    # CPU generators: the initial noise is then the same on every device, so CPU and GPU
-    # runs differ only by arithmetic, not by their random draws.
-    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
-    result = pipe(
-        prompt=[settings.prompt] * n,
-        image=[image] * n,
-        mask_image=list(masks),
-        strength=strength,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        generator=generators,
-        height=image.height,
-        width=image.width,
-        output_type="pil",
-    )
-    return list(result.images)
 
 
 def run_job(
@@ -150,12 +90,13 @@ def run_job(
         torch.set_num_threads(threads)
     device = models.resolve_device(device)
     dtype = str(models.resolve_dtype(settings.dtype, device, model_dir)).removeprefix("torch.")
+    study = pipeline_choice.check_pipeline(settings, model_dir, model_name)
     image_pixels = read_pixels(image_path, "RGB")
     image = Image.fromarray(image_pixels)
     common = {
         "algorithm": ALGORITHM,
         "model_fingerprint": models.model_fingerprint(model_dir),
-        "settings": {k: v for k, v in asdict(settings).items() if k != "batch_size"},
+        "settings": pipeline_choice.key_settings(settings),
         "device_type": device.split(":")[0],
         "dtype": dtype,
         "image_sha256": pixel_sha256(image_pixels),
@@ -176,16 +117,18 @@ def run_job(
             masks[task.mask_path] = mask
     mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
 
+    steps_of = pipeline_choice.steps_counter(settings, model_dir)
     entries: list[dict[str, Any]] = []
     todo: list[tuple[Task, dict[str, Any]]] = []
     pending: set[str] = set()
     for task in tasks:
         key = inpaint_key(common, mask_sha[task.mask_path], task.strength, task.seed)
-        n_steps = steps_run(settings.steps, task.strength)
+        n_steps = steps_of(task.strength)
         entry = {
             **asdict(task),
             "steps_run": n_steps,
-            "mode": MODE_DENOISE if n_steps > 0 else MODE_VAE_ROUNDTRIP,
+            # The study's pipeline always denoises (strength 0 runs PNDM's extra step).
+            "mode": MODE_DENOISE if n_steps > 0 or study else MODE_VAE_ROUNDTRIP,
             "key": key,
         }
         entries.append(entry)
@@ -204,7 +147,7 @@ def run_job(
             model_dir, settings.scheduler, settings.dtype, device, settings.variant
         )
         load_s = time.perf_counter() - load_started
-        pipeline_info = models.describe(pipe)
+        pipeline_info = {**models.describe(pipe), "pipeline": settings.pipeline}
         computed_s, batching = _compute(
             pipe, image, masks, todo, settings, device, common, pipeline_info
         )
@@ -226,6 +169,7 @@ def run_job(
             "model_dir": str(model_dir),
             "image": image_name,
             "image_path": image_path,
+            "pipeline": settings.pipeline,
             "steps": settings.steps,
             "common": common,
             "inpaintings": entries,
@@ -266,18 +210,7 @@ def _compute(
     started = time.perf_counter()
 
     def save(task: Task, entry: Mapping[str, Any], result: Image.Image) -> None:
-        record = {
-            "stage": "inpaint",
-            **common,
-            "pipeline": dict(pipeline_info),
-            "key": entry["key"],
-            "radius_pct": task.radius_pct,
-            "strength": task.strength,
-            "seed": task.seed,
-            "steps_run": entry["steps_run"],
-            "mode": entry["mode"],
-        }
-        save_png(result, task.inpainted_path, record)
+        _save(task, entry, result, common, pipeline_info)
 
     by_strength: dict[float, list[tuple[Task, Mapping[str, Any]]]] = defaultdict(list)
     roundtrips = [(t, e) for t, e in todo if e["mode"] == MODE_VAE_ROUNDTRIP]
@@ -285,14 +218,19 @@ def _compute(
         if todo_entry["mode"] != MODE_VAE_ROUNDTRIP:
             by_strength[task.strength].append((task, todo_entry))
 
+    # The study's pipeline has its own timesteps (PNDM's extra one at every strength);
+    # merged or not, it runs exactly as it runs alone.
+    study = settings.pipeline == study_pipeline.PIPELINE
+    denoise = pipeline_choice.denoise_study if study else pipeline_choice.denoise
+    schedule_of = study_pipeline.schedule if study else merged_calls.schedule
     size = resolve_batch_size(settings.batch_size, device, pipe, image.width * image.height)
     calls = pipeline_calls(by_strength, size)
     merge = merged_calls.should_merge(size, len(calls))
-    schedules = {s: merged_calls.schedule(pipe.scheduler, settings.steps, s) for s in by_strength}
+    schedules = {s: schedule_of(pipe.scheduler, settings.steps, s) for s in by_strength}
     planned = [(schedules[s], len(chunk)) for s, chunk in calls]
     tracker = progress.plan_compute(pipe, settings.guidance_scale, len(roundtrips), planned, size)
     if roundtrips:
-        roundtrip = _vae_roundtrip(pipe, image)
+        roundtrip = pipeline_choice.vae_roundtrip(pipe, image)
         for task, todo_entry in roundtrips:
             save(task, todo_entry, roundtrip)
         tracker.finished(len(roundtrips))
@@ -300,7 +238,7 @@ def _compute(
     def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
         mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
         seeds = [t.seed for t, _ in chunk]
-        results = _denoise(p, image, mask_images, strength, seeds, settings)
+        results = denoise(p, image, mask_images, strength, seeds, settings)
         for (done, done_entry), result in zip(chunk, results, strict=True):
             save(done, done_entry, result)
         # Merged calls' evaluations are shared; the merger reports them as they happen.
@@ -309,7 +247,13 @@ def _compute(
     batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
     if merge:
         stats = merged_calls.run_merged(
-            pipe, calls, size, settings.steps, call, on_evaluation=tracker.evaluated
+            pipe,
+            calls,
+            size,
+            settings.steps,
+            call,
+            on_evaluation=tracker.evaluated,
+            schedule_of=schedule_of,
         )
         log.info(
             "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
@@ -322,6 +266,29 @@ def _compute(
         for strength, chunk in calls:
             call(strength, chunk, pipe)
     return time.perf_counter() - started, batching
+
+
+def _save(
+    task: Task,
+    entry: Mapping[str, Any],
+    result: Image.Image,
+    common: Mapping[str, Any],
+    pipeline_info: Mapping[str, Any],
+) -> None:
+    """Write one inpainting with the record that makes it reusable (its key) and says
+    how it was made."""
+    record = {
+        "stage": "inpaint",
+        **common,
+        "pipeline": dict(pipeline_info),
+        "key": entry["key"],
+        "radius_pct": task.radius_pct,
+        "strength": task.strength,
+        "seed": task.seed,
+        "steps_run": entry["steps_run"],
+        "mode": entry["mode"],
+    }
+    save_png(result, task.inpainted_path, record)
 
 
 def pipeline_calls(

@@ -51,7 +51,7 @@ def schedule(scheduler: Any, steps: int, strength: float) -> list[float]:
     """Timesteps one pipeline call evaluates the UNet at, in order, computed on a copy of
     ``scheduler`` exactly as the img2img/inpaint pipelines slice them (``get_timesteps``),
     so that no GPU value has to be read back to know where a call is."""
-    from maskleak.inpaint import steps_run  # inpaint imports this module
+    from maskleak.pipeline_choice import steps_run
 
     probe = copy.deepcopy(scheduler)
     probe.set_timesteps(steps)
@@ -349,13 +349,16 @@ def run_merged(
     steps: int,
     call: Callable[[float, Sequence[Any], Any], None],
     on_evaluation: Callable[[int], object] | None = None,
+    schedule_of: Callable[[Any, int, float], list[float]] | None = None,
 ) -> dict[str, int]:
     """Make pipeline calls of ``pipe`` merged, at most ``LIVE_BATCHES`` batches' worth of
     images at once: ``calls`` are (strength, items), started in that order;
     ``call(strength, items, pipeline)`` makes one with the pipeline it is given, a copy of
     ``pipe`` with its own scheduler whose UNet is this run's proxy, whose VAE work and
     prompt encoding run one call at a time. ``on_evaluation`` as for :class:`UNetMerger`.
-    Returns the UNet evaluations and the images they held."""
+    ``schedule_of(scheduler, steps, strength)``: a call's timesteps, when its pipeline
+    slices them otherwise than diffusers' (:func:`schedule`). Returns the UNet evaluations
+    and the images they held."""
     from diffusers import AsymmetricAutoencoderKL
 
     from maskleak.models import call_copy
@@ -374,7 +377,8 @@ def run_merged(
             object.__setattr__(w, "unet", proxy)
             call(s, c, w)
 
-        jobs.append(Call(schedule(pipe.scheduler, steps, strength), len(items), job))
+        timesteps = (schedule_of or schedule)(pipe.scheduler, steps, strength)
+        jobs.append(Call(timesteps, len(items), job))
     merger.run(jobs)
     return {"unet_evaluations": merger.evaluations, "unet_images": merger.images}
 

@@ -54,6 +54,7 @@ __all__ = [
     "download_model",
     "get_model",
     "load_pipeline",
+    "load_scheduler",
     "model_fingerprint",
     "resolve_device",
     "resolve_dtype",
@@ -61,6 +62,7 @@ __all__ = [
     "sd15_scheduler",
     "set_block_mean_vae",
     "settings_digest",
+    "unet_in_channels",
 ]
 
 #: Scheduler names accepted in config; "default" keeps the checkpoint's own scheduler.
@@ -189,10 +191,7 @@ def load_pipeline(
 
     folder = Path(model_dir)
     check_model_folder(folder)
-    if scheduler != "default" and scheduler not in SCHEDULERS:
-        raise InputError(
-            f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, got {scheduler!r}"
-        )
+    _check_scheduler_name(scheduler)
     device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device, folder)
     with _no_progress_bars():
@@ -213,6 +212,43 @@ def load_pipeline(
         pipe.scheduler = scheduler_cls.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def _check_scheduler_name(scheduler: str) -> None:
+    if scheduler != "default" and scheduler not in SCHEDULERS:
+        raise InputError(
+            f"inpaint.scheduler must be 'default' or one of {sorted(SCHEDULERS)}, got {scheduler!r}"
+        )
+
+
+def load_scheduler(model_dir: str | os.PathLike[str], scheduler: str = "default") -> Any:
+    """The scheduler :func:`load_pipeline` gives the pipeline, without loading any weights:
+    for knowing a job's timesteps before deciding whether to load the model."""
+    from diffusers import schedulers as diffusers_schedulers
+
+    _check_scheduler_name(scheduler)
+    config = _read_part_config(model_dir, "scheduler", "scheduler_config.json")
+    name = SCHEDULERS[scheduler] if scheduler != "default" else config.get("_class_name")
+    scheduler_cls = getattr(diffusers_schedulers, str(name), None)
+    if scheduler_cls is None:
+        raise InputError(f"model folder {model_dir}: unknown scheduler class {name!r}")
+    return scheduler_cls.from_config(config)
+
+
+def unet_in_channels(model_dir: str | os.PathLike[str]) -> int:
+    """Input channels of the folder's UNet (4: plain SD, 9: an inpainting checkpoint)."""
+    return int(_read_part_config(model_dir, "unet", "config.json")["in_channels"])
+
+
+def _read_part_config(model_dir: str | os.PathLike[str], part: str, name: str) -> dict[str, Any]:
+    path = Path(model_dir) / part / name
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"model folder {model_dir}: cannot read {part}/{name}: {err}") from err
+    if not isinstance(config, dict):
+        raise InputError(f"model folder {model_dir}: {part}/{name} is not a JSON object")
+    return config
 
 
 def call_copy(pipe: InpaintPipeline) -> InpaintPipeline:

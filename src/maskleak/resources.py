@@ -11,7 +11,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from maskleak.inpaint import steps_run
+from maskleak.pipeline_choice import steps_run
+from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
 
 #: Seconds per denoising step of one 512x512 image for SD 1.5 in fp16 on a T4, the
 #: slowest GPU commonly found in clusters (~6-7 steps/s at batch 1); A100/H100 are
@@ -26,10 +27,13 @@ TINY_MODEL_MEM_MB = 2000
 CHECKPOINT_MEM_MB = 12000
 
 
-def unet_steps(tasks: Iterable[Mapping[str, Any]], steps: int) -> int:
-    """Denoising steps of all the job's distinct inpaintings (experiments may share one)."""
+def unet_steps(tasks: Iterable[Mapping[str, Any]], steps: int, pipeline: str = "diffusers") -> int:
+    """Denoising steps of all the job's distinct inpaintings (experiments may share one).
+    The study's pipeline runs up to one step more per inpainting (PNDM's extra timestep),
+    counted here without reading the model's scheduler: an upper bound."""
     by_path = {t["inpainted_path"]: float(t["strength"]) for t in tasks}
-    return sum(steps_run(steps, strength) for strength in by_path.values())
+    extra = 1 if pipeline == STUDY_PIPELINE else 0
+    return sum(steps_run(steps, strength) + extra for strength in by_path.values())
 
 
 def inpaint_runtime_min(n_unet_steps: int, max_side: int, attempt: int = 1) -> int:

@@ -20,6 +20,7 @@ model folder serves both pipelines. It is checked against the real diffusers 0.1
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -29,6 +30,9 @@ from maskleak.errors import InputError
 
 if TYPE_CHECKING:
     import torch
+
+#: The config's name for this pipeline (``inpaint.pipeline`` / ``models.<name>.pipeline``).
+PIPELINE = "study"
 
 #: 0.11.1 hard-codes SD's latent scale instead of reading ``vae.config.scaling_factor``.
 LATENT_SCALE = 0.18215
@@ -85,58 +89,99 @@ def study_timesteps(scheduler: Any, steps: int, strength: float) -> torch.Tensor
     return scheduler.timesteps[t_start:]
 
 
+def schedule(scheduler: Any, steps: int, strength: float) -> list[float]:
+    """Timesteps the study pipeline evaluates the UNet at, in order, computed on a copy of
+    ``scheduler`` (PNDM with skip_prk_steps: ``int(steps * strength) + 1`` of them)."""
+    import copy
+
+    probe = copy.deepcopy(scheduler)
+    probe.set_timesteps(steps)
+    return [float(t) for t in study_timesteps(probe, steps, strength)]
+
+
+def steps_run(scheduler: Any, steps: int, strength: float) -> int:
+    """UNet steps the study pipeline runs at ``strength``: ``len(schedule(...))``."""
+    return len(schedule(scheduler, steps, strength))
+
+
 def study_inpaint(
     pipe: Any,
     image: Image.Image,
-    mask: Image.Image,
+    masks: Sequence[Image.Image],
     strength: float,
     steps: int,
-    generator: torch.Generator,
+    generators: Sequence[torch.Generator],
     prompt: str = "",
     guidance_scale: float = 0.0,
-) -> tuple[Image.Image, int]:
-    """Inpaint ``image`` (RGB) where ``mask`` (L, white = inpaint) is white, exactly as the
-    study's diffusers 0.11.1 Legacy pipeline did, with ``pipe``'s modules and scheduler.
+) -> tuple[list[Image.Image], int]:
+    """Inpaint ``image`` (RGB) once per mask (L, white = inpaint) and generator, exactly as
+    the study's diffusers 0.11.1 Legacy pipeline did, with ``pipe``'s modules and scheduler.
 
-    Returns the inpainted image (sides floored to a multiple of 32) and the number of
-    UNet steps run. ``pipe.scheduler`` is used and left in its final state: give each call
-    its own copy, as merged calls do."""
+    Each inpainting draws its posterior sample and its noise from its own generator, in
+    0.11.1's order, so a batch gives the same draws as one call per inpainting (0.11.1
+    itself took one generator per call; the study shared one unseeded generator between
+    all calls, which made each result depend on the call order). Generators should be CPU
+    generators: the draws are then the same on every device.
+
+    Returns the inpainted images (sides floored to a multiple of 32, uint8 levels rounded as
+    0.11.1 rounded them) and the number of UNet steps each ran (``len(study_timesteps)``).
+    ``pipe.scheduler`` is used and left in its final state: give each concurrent call its
+    own copy (:func:`maskleak.models.call_copy`), as merged calls
+    (:func:`maskleak.merged_calls.run_merged`) do."""
     import torch
+    from diffusers.utils.torch_utils import randn_tensor
 
     # 1. Check inputs
     check_inputs(pipe, strength, steps)
+    if len(masks) != len(generators) or not masks:
+        raise InputError(
+            f"study_inpaint needs one generator per mask, got {len(masks)} masks and "
+            f"{len(generators)} generators"
+        )
+    n = len(masks)
     device = pipe.device
+    generator_list = list(generators)
     do_cfg = guidance_scale > 1.0  # 0.11.1's rule: guidance 1 means none
 
     with torch.inference_mode():
         # 2. Encode the prompt (today's encoder call; same CLIP forward as 0.11.1's)
-        positive, negative = pipe.encode_prompt(prompt, device, 1, do_cfg)
+        positive, negative = pipe.encode_prompt(prompt, device, n, do_cfg)
         text = torch.cat([negative, positive]) if do_cfg else positive
 
-        # 3. Preprocess image and mask
+        # 3. Preprocess image and masks: (n, 3, H, W) in [-1, 1]; (n, 4, H/8, W/8), 1 = keep
         pixels = preprocess_image(image).to(device=device, dtype=text.dtype)
-        keep = preprocess_mask(mask, pipe.vae_scale_factor).to(device=device, dtype=text.dtype)
+        pixels = pixels.expand(n, -1, -1, -1)
+        keep = torch.cat([preprocess_mask(m, pipe.vae_scale_factor) for m in masks])
+        keep = keep.to(device=device, dtype=text.dtype)
 
         # 4. Timesteps
         pipe.scheduler.set_timesteps(steps, device=device)
         timesteps = study_timesteps(pipe.scheduler, steps, strength)
-        latent_timestep = timesteps[:1].repeat(1)
+        if len(timesteps) == 0:
+            raise InputError(
+                f"the study pipeline runs no step at strength {strength} with "
+                f"{type(pipe.scheduler).__name__} ({steps} steps): diffusers 0.11.1 fails "
+                "there too (only PNDM's extra timestep makes strength 0 run one step)"
+            )
+        latent_timestep = timesteps[:1].repeat(n)
 
-        # 5. Latents: a posterior sample, then noise, both from the call's generator
+        # 5. Latents: a posterior sample, then noise, each from the inpainting's generator
+        #    (0.11.1 drew the sample in encode and the noise in prepare_latents, in this order)
         posterior = pipe.vae.encode(pixels).latent_dist
-        init_latents = LATENT_SCALE * posterior.sample(generator=generator)
-        noise = torch.randn(
-            init_latents.shape, generator=generator, device=device, dtype=init_latents.dtype
+        init_latents = LATENT_SCALE * posterior.sample(generator=generator_list)
+        noise = randn_tensor(
+            init_latents.shape, generator=generator_list, device=device, dtype=text.dtype
         )
         latents = pipe.scheduler.add_noise(init_latents, noise, latent_timestep)
 
         # 6. Denoising loop: after each step, the kept latents are the original noised
         #    to the current timestep (not the next one, and never clean)
-        extra = pipe.prepare_extra_step_kwargs(generator, 0.0)
+        extra = pipe.prepare_extra_step_kwargs(generator_list, 0.0)
         for t in timesteps:
             model_input = torch.cat([latents] * 2) if do_cfg else latents
             model_input = pipe.scheduler.scale_model_input(model_input, t)
-            noise_pred = pipe.unet(model_input, t, encoder_hidden_states=text).sample
+            # return_dict=False, as today's pipelines call it, so merged calls can share it
+            noise_pred = pipe.unet(model_input, t, encoder_hidden_states=text, return_dict=False)[0]
             if do_cfg:
                 uncond, cond = noise_pred.chunk(2)
                 noise_pred = uncond + guidance_scale * (cond - uncond)
@@ -147,5 +192,6 @@ def study_inpaint(
         # 7. Decode the whole latent image; no paste of the clean latents
         decoded = pipe.vae.decode(latents / LATENT_SCALE).sample
         decoded = (decoded / 2 + 0.5).clamp(0, 1)
-        array = decoded.cpu().permute(0, 2, 3, 1).float().numpy()[0]
-    return Image.fromarray((array * 255).round().astype("uint8")), len(timesteps)
+        array = decoded.cpu().permute(0, 2, 3, 1).float().numpy()
+    levels = (array * 255).round().astype("uint8")
+    return [Image.fromarray(item) for item in levels], len(timesteps)

@@ -4,6 +4,7 @@ SD 1.5's exact architecture with random weights for throughput measurements."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from maskleak.errors import InputError
@@ -123,6 +124,15 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
     )
 
 
+#: Standard deviation of the tiny VAE's posterior, in latent units (block means of pixels
+#: in [-1, 1], so one 8-bit level is 2/255): half a level. Stable Diffusion's VAE is
+#: nearly deterministic (its predicted log-variances are tiny: a sample differs from the
+#: mode by an invisible amount), and pipelines that sample it (the study's 0.11.1 Legacy
+#: pipeline; today's, which sample by default) should see that here too: a sample moves a
+#: decoded block by about half a level, so rounding changes some pixels by one level.
+POSTERIOR_STD = 0.5 * 2 / 255
+
+
 def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: float = 20.0) -> None:
     """Turn a tiny AutoencoderKL (8 channels everywhere, one norm group, one resnet per
     block, no attention) into an exact, interpretable autoencoder: the latent of each
@@ -175,7 +185,7 @@ def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: fl
                     down.conv.weight[c, c, 0:2, 0:2] = 0.25
         signal_norm(enc.conv_norm_out)
         signal_out(enc.conv_out)
-        enc.conv_out.bias[4:] = -30.0  # log-variance: the posterior is a point
+        enc.conv_out.bias[4:] = math.log(POSTERIOR_STD**2)  # log-variance
         for i in range(vae.quant_conv.out_channels):
             vae.quant_conv.weight[i, i, 0, 0] = 1.0
         for i in range(vae.post_quant_conv.out_channels):

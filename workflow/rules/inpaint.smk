@@ -19,7 +19,7 @@ rule inpaint:
     params:
         code=library_code("inpaint.py"),
         tasks=get_inpaint_tasks,
-        settings=config["inpaint"],
+        settings=get_inpaint_settings,
         variant=get_model_variant,
     script:
         "../scripts/inpaint.py"
