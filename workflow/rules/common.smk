@@ -142,6 +142,10 @@ def get_model_variant(wildcards):
     return PLAN.model_spec(wildcards.model).get("variant")
 
 
+def get_inpaint_settings(wildcards):
+    return PLAN.inpaint_settings(wildcards.model)
+
+
 def get_inpaint_tasks(wildcards):
     return PLAN.tasks(wildcards.model, wildcards.image)
 
@@ -161,7 +165,9 @@ def procedural_image_names():
 
 def get_inpaint_runtime_min(wildcards, attempt):
     n_steps = job_resources.unet_steps(
-        PLAN.tasks(wildcards.model, wildcards.image), config["inpaint"]["steps"]
+        PLAN.tasks(wildcards.model, wildcards.image),
+        config["inpaint"]["steps"],
+        PLAN.model_pipeline(wildcards.model),
     )
     max_side = config["downsample"]["max_side"]
     return job_resources.inpaint_runtime_min(n_steps, max_side, attempt)
