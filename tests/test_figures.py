@@ -25,7 +25,7 @@ from matplotlib.legend import Legend
 from matplotlib.text import Text
 from matplotlib.transforms import Bbox
 from PIL import Image
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from maskleak.config import Plan
 from maskleak.errors import InputError
@@ -40,7 +40,7 @@ from maskleak.landscapes import generate_landscape
 from maskleak.masks import circle_mask, inpaint_region
 from maskleak.metrics import metrics_table
 from maskleak.provenance import META_KEY
-from maskleak.trends import fit_trends
+from maskleak.trends import STUDY_PUBLISHED_FIT, fit_trends
 
 MODEL = "sd15-test"
 OTHER_MODEL = "sd-inpaint-test"
@@ -69,6 +69,15 @@ FULL = Study({name: (40, 32) for name in IMAGES}, STRENGTHS, AREA_STRENGTHS, RAD
 ONE_IMAGE = Study({"Landscape_2": (40, 32)}, STRENGTHS, AREA_STRENGTHS, RADII, SEEDS, (MODEL,))
 SQUARE = Study(
     {"Landscape_0": (32, 32), "Landscape_2": (32, 32)}, STRENGTHS, [0.5], [30.0, 60.0], [0]
+)
+#: 3 seeds per setting (the default config's number): the confidence bands over seeds.
+THREE_SEEDS = Study(
+    {"Landscape_2": (40, 32), "Landscape_10": (40, 32)},
+    STRENGTHS,
+    [0.1, 0.9],
+    [30.0, 55.0, 80.0],
+    [0, 1, 2],
+    (MODEL,),
 )
 #: A strength sweep of 2 strengths and a mask-size sweep of 1 radius: too few for fits.
 FEW = Study({"Landscape_0": (40, 32), "Landscape_2": (40, 32)}, [0.0, 1.0], [0.5], [50.0], [0])
@@ -174,6 +183,7 @@ def studies(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Data]:
         "one_image": _build(tmp_path_factory, ONE_IMAGE),
         "square": _build(tmp_path_factory, SQUARE),
         "few": _build(tmp_path_factory, FEW),
+        "three_seeds": _build(tmp_path_factory, THREE_SEEDS),
     }
 
 
@@ -304,6 +314,15 @@ def _seed_means(sel: pd.DataFrame, column: str, x: str) -> pd.DataFrame:
     return sel.groupby(["image", x], as_index=False)[column].mean()
 
 
+def _t_band(values: Any) -> tuple[float, float]:
+    """95 % Student-t interval of the mean of ``values``, computed here with scipy's
+    own interval function (not maskleak's formula)."""
+    values = np.asarray(values, dtype=float)
+    sem = stats.sem(values)
+    low, high = stats.t.interval(0.95, values.size - 1, loc=values.mean(), scale=sem)
+    return float(low), float(high)
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -359,7 +378,7 @@ def test_figure_is_a_deterministic_png_with_its_record(name: str, rendered: Rend
     assert not [p.name for p in first.parent.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("study", ["full", "one_image", "square", "few"])
+@pytest.mark.parametrize("study", ["full", "one_image", "square", "few", "three_seeds"])
 @pytest.mark.parametrize("name", sorted(RENDERERS))
 def test_every_text_lies_on_the_saved_canvas(
     name: str, study: str, dataset: Data, studies: dict[str, Data], tmp_path: Path
@@ -402,17 +421,117 @@ def test_strength_trend_draws_the_mean_fits_and_points(
             want["r2"],
         )
         assert fit["equation"] == want["equation"] and fit["n_points"] == len(STRENGTHS)
-        # The points: mean over images of each image's seed mean; std across images.
+        # The bootstrap intervals of the coefficients, as trends has them.
+        bounds = ["c2_lo", "c2_hi", "c1_lo", "c1_hi", "c0_lo", "c0_hi", "n_resamples"]
+        assert [fit[k] for k in bounds] == want[bounds].tolist()
+        assert fit["n_resamples"] == 1000 and fit["c2_lo"] < fit["c2"] < fit["c2_hi"]
+        # The points: mean over images of each image's seed mean, and the 95 % t-band
+        # over the 3 images' seed means.
         per_image = _seed_means(sweep, metric, "strength").groupby("strength")[metric]
         points = record["points"][metric]
         assert points["strength"] == STRENGTHS
         assert points["mean"] == pytest.approx(per_image.mean().tolist(), rel=1e-12)
-        assert points["std"] == pytest.approx(per_image.std(ddof=1).tolist(), rel=1e-12)
+        band = [_t_band(v) for _, v in per_image]
+        assert points["low"] == pytest.approx([b[0] for b in band], rel=1e-9)
+        assert points["high"] == pytest.approx([b[1] for b in band], rel=1e-9)
+        assert points["n"] == [len(IMAGES)] * len(STRENGTHS)
+    assert record["band"] == "95 % CI (t) over 3 images"
+    assert record["published_fit"]["equation"] == "y = 9.694x² − 4.105x + 40.000"
+    assert (
+        record["published_fit"]["c2"],
+        record["published_fit"]["c1"],
+        record["published_fit"]["c0"],
+    ) == STUDY_PUBLISHED_FIT
     # Without its trends row the figure cannot say what the fit is: say which is missing.
     no_row = trends.loc[trends["metric"] != "mse_outside_thesis"]
     with pytest.raises(InputError, match="mse_outside_thesis"):
         strength_trend(metrics, no_row, MODEL, tmp_path / "trend2.png")
     assert not (tmp_path / "trend2.png").exists()
+
+
+def test_strength_trend_draws_the_studys_published_fit_and_the_intervals(
+    dataset: Data, tmp_path: Path
+) -> None:
+    root, metrics, trends = dataset
+    fig = _render(dataset, "strength_trend", tmp_path / "t.png")
+    true_panel, wrapped_panel = (sf.axes[0] for sf in fig.subfigs)
+    published = [
+        line
+        for ax in (true_panel, wrapped_panel)
+        for line in ax.get_lines()
+        if str(line.get_label()).startswith("study's published fit")
+    ]
+    assert len(published) == 1 and published[0].axes is wrapped_panel
+    line = published[0]
+    assert line.get_label() == (
+        "study's published fit (SD 1.5, 640×416, 200 steps): y = 9.694x² − 4.105x + 40.000"
+    )
+    assert line.get_linestyle() == "--"
+    xs = np.asarray(line.get_xdata(), dtype=float)
+    assert (xs.min(), xs.max()) == (0.0, 1.0)
+    np.testing.assert_allclose(line.get_ydata(), 9.694 * xs**2 - 4.105 * xs + 40, rtol=1e-12)
+    # Each panel's legend gives the bootstrap interval of each coefficient of its fit.
+    legends = [" ".join(t.get_text() for t in sf.legends[0].get_texts()) for sf in fig.subfigs]
+    for legend, metric in zip(legends, ("mse_outside", "mse_outside_thesis"), strict=True):
+        row = trends[
+            (trends["model"] == MODEL) & (trends["scope"] == "mean") & (trends["metric"] == metric)
+        ].iloc[0]
+        parts = [
+            f"{c} [{row[c + '_lo']:.4g}, {row[c + '_hi']:.4g}]".replace("-", "−")
+            for c in ("c2", "c1", "c0")
+        ]
+        want = f"95 % CI: {', '.join(parts)} (1000 bootstrap resamples of 3 images × 2 seeds)"
+        assert want in legend.replace("\n", " ")
+    assert "published" not in legends[0]
+
+
+def test_bands_over_seeds_and_images(studies: dict[str, Data], tmp_path: Path) -> None:
+    """With 3 seeds: the per-image figures shade the 95 % t-interval over the seeds, the
+    image-averaging ones the t-interval over the images' seed means (scipy computes them
+    here); with 1 seed nothing is shaded and the legend says so."""
+    root, metrics, trends = studies["three_seeds"]
+    sweep = metrics[(metrics["experiment"] == "strength_sweep") & (metrics["model"] == MODEL)]
+    _render(studies["three_seeds"], "strength_grid", tmp_path / "grid.png")
+    record = _record(tmp_path / "grid.png")
+    assert record["band"] == "95 % CI (t) over 3 seeds"
+    for image in ("Landscape_2", "Landscape_10"):
+        for column in ("mse_outside", "mse_outside_thesis"):
+            mine = sweep[sweep["image"] == image]
+            band = [_t_band(v[column]) for _, v in mine.groupby("strength")]
+            got = record["bands"][image][column]
+            assert got["low"] == pytest.approx([b[0] for b in band], rel=1e-9)
+            assert got["high"] == pytest.approx([b[1] for b in band], rel=1e-9)
+
+    _render(studies["three_seeds"], "model_comparison", tmp_path / "models.png")
+    summary = _record(tmp_path / "models.png")["per_model"][MODEL]
+    per_image = _seed_means(sweep, "mse_outside", "strength").groupby("strength")["mse_outside"]
+    band = [_t_band(v) for _, v in per_image]
+    assert summary["band"] == "95 % CI (t) over 2 images"
+    assert summary["mean_over_images"]["low"] == pytest.approx([b[0] for b in band], rel=1e-9)
+    assert summary["mean_over_images"]["high"] == pytest.approx([b[1] for b in band], rel=1e-9)
+
+    area = metrics[(metrics["experiment"] == "mask_size_sweep") & (metrics["model"] == MODEL)]
+    _render(studies["three_seeds"], "area_curves", tmp_path / "area.png")
+    bands = _record(tmp_path / "area.png")["bands"]
+    assert len(bands) == 2 * 2 * 2  # metrics x images x strengths
+    got = next(
+        b
+        for b in bands
+        if (b["metric"], b["image"], b["strength"]) == ("mse_whitedisc_thesis", "Landscape_10", 0.9)
+    )
+    mine = area[(area["image"] == "Landscape_10") & (area["strength"] == 0.9)]
+    band = [_t_band(v["mse_whitedisc_thesis"]) for _, v in mine.groupby("radius_pct")]
+    assert got["low"] == pytest.approx([b[0] for b in band], rel=1e-9)
+    assert got["x"] == pytest.approx(mine.groupby("radius_pct")["area_frac_thesis"].mean().tolist())
+
+    # One seed (and in model_comparison and strength_trend: 2 images still give a band).
+    fig = _render(studies["square"], "strength_grid", tmp_path / "one.png")
+    assert _record(tmp_path / "one.png")["band"] == "no band: only 1 seed"
+    assert "no band: only 1 seed" in _legend_texts(fig)
+    assert not any(ax.collections for ax in fig.axes)
+    fig = _render(studies["one_image"], "strength_trend", tmp_path / "trend.png")
+    assert "mean over 1 image (no band: only 1 image)" in _legend_texts(fig)
+    assert not any(ax.collections for ax in fig.axes)
 
 
 def _data_points(fig: Figure) -> np.ndarray:
@@ -482,8 +601,10 @@ def test_too_short_sweeps_are_drawn_without_fits(studies: dict[str, Data], tmp_p
 
     fig = _render(studies["few"], "area_curves", tmp_path / "area.png")
     record = _record(tmp_path / "area.png")
-    assert record["fits"] == [] and len(record["fits_missing"]) == 2
+    assert record["fits"] == [] and len(record["fits_missing"]) == 2 * 2  # images x metrics
     assert record["fits_missing"][0]["reason"].startswith("only 1 distinct area_frac value")
+    study_reasons = [m["reason"] for m in record["fits_missing"][2:]]
+    assert all(r.startswith("only 1 distinct area_frac_thesis value") for r in study_reasons)
     assert any(t.startswith("no linear fit: only 1") for t in _legend_texts(fig))
 
 
@@ -612,23 +733,60 @@ def test_area_curves_draws_each_fit_and_lists_missing_ones(
     assert record["images"] == ["Landscape_0", "Landscape_2", "Landscape_10"]
     assert record["strengths"] == AREA_STRENGTHS
     assert record["radii"] == RADII
-    assert len(record["fits"]) == len(IMAGES) * len(AREA_STRENGTHS)
+    # Two grids: true MSE and the study's white-disc number.
+    assert len(record["fits"]) == 2 * len(IMAGES) * len(AREA_STRENGTHS)
     assert record["fits_missing"] == []
-    fit = next(f for f in record["fits"] if (f["image"], f["strength"]) == ("Landscape_2", 0.5))
-    want = trends[
-        (trends["model"] == MODEL)
-        & (trends["image"] == "Landscape_2")
-        & (trends["strength"] == 0.5)
-        & (trends["metric"] == "mse_outside")
-    ].iloc[0]
-    assert (fit["c1"], fit["c0"], fit["equation"]) == (want["c1"], want["c0"], want["equation"])
+    for metric, x in (("mse_outside", "area_frac"), ("mse_whitedisc_thesis", "area_frac_thesis")):
+        fit = next(
+            f
+            for f in record["fits"]
+            if (f["metric"], f["image"], f["strength"]) == (metric, "Landscape_2", 0.5)
+        )
+        want = trends[
+            (trends["model"] == MODEL)
+            & (trends["image"] == "Landscape_2")
+            & (trends["strength"] == 0.5)
+            & (trends["metric"] == metric)
+        ].iloc[0]
+        assert want["x"] == x
+        assert (fit["c1"], fit["c0"], fit["equation"]) == (want["c1"], want["c0"], want["equation"])
     fewer = trends.loc[~((trends["image"] == "Landscape_10") & (trends["strength"] == 0.9))]
     out = tmp_path / "area.png"
     fig = area_curves(metrics, fewer, MODEL, out)
     assert _record(out)["fits_missing"] == [
-        {"image": "Landscape_10", "strength": 0.9, "reason": "not in the trends table"}
+        {"metric": m, "image": "Landscape_10", "strength": 0.9, "reason": "not in the trends table"}
+        for m in ("mse_outside", "mse_whitedisc_thesis")
     ]
-    assert "1 linear fit(s) missing: not in the trends table" in _legend_texts(fig)
+    assert "2 linear fit(s) missing: not in the trends table" in _legend_texts(fig)
+
+
+def test_area_curves_put_the_studys_number_on_its_own_axis(
+    data: tuple[pd.DataFrame, pd.DataFrame], tmp_path: Path
+) -> None:
+    """The study's panel (mse_whitedisc_thesis) is drawn against pi r^2 / (w h), computed
+    here from the radius; the true-MSE panel against the counted area_frac."""
+    metrics, trends = data
+    fig = area_curves(metrics, trends, MODEL, tmp_path / "area.png")
+    first = fig.subfigs[0].axes[0]  # Landscape_0 in the true-MSE grid
+    study = fig.subfigs[1].axes[0]  # Landscape_0 in the study's grid
+    assert first.get_title() == study.get_title() == "Landscape_0"
+    assert "π r² / (w·h)" in study.get_xlabel() and "π r²" not in first.get_xlabel()
+    rows = metrics[
+        (metrics["model"] == MODEL)
+        & (metrics["experiment"] == "mask_size_sweep")
+        & (metrics["image"] == "Landscape_0")
+        & (metrics["strength"] == AREA_STRENGTHS[0])
+    ]
+    w, h = 40, 32
+    radius = np.floor(np.array(RADII) / 100 * min(w, h) / 2)
+    analytic = np.pi * radius**2 / (w * h)
+    counted = rows.groupby("radius_pct")["area_frac"].mean().to_numpy()
+    assert not np.allclose(analytic, counted)  # the two axes differ on this image
+    curve = study.get_lines()[0]  # first strength's mean curve
+    np.testing.assert_allclose(curve.get_xdata(), analytic, rtol=1e-12)
+    white = rows.groupby("radius_pct")["mse_whitedisc_thesis"].mean().to_numpy()
+    np.testing.assert_allclose(curve.get_ydata(), white, rtol=1e-12)
+    np.testing.assert_allclose(first.get_lines()[0].get_xdata(), counted, rtol=1e-12)
 
 
 def test_model_comparison_has_every_model(
@@ -743,8 +901,26 @@ def test_captions_of_the_small_config() -> None:
     sweep = captions.strength_sweep(plan)
     assert sweep["strengths"] == "strengths 0, 0.5, 1"
     assert sweep["radii"] == "radius 80 %"
-    assert (sweep["seeds"], sweep["over_seeds"], sweep["steps"]) == ("seed 0", "at seed 0", 3)
+    assert (sweep["seeds"], sweep["over_seeds"], sweep["steps"]) == (
+        "seeds 0, 1",
+        "mean over seeds 0, 1",
+        3,
+    )
     assert sweep["fit"] is True
+    assert (sweep["n_images"], sweep["n_seeds"]) == (2, 2)
+    assert sweep["seed_band"] == (
+        "Shaded: the 95 % confidence band of the mean over the 2 seeds"
+        " (Student t, 1 degree of freedom)."
+    )
+    assert sweep["image_band"] == (
+        "Shaded: the 95 % confidence band of the mean over the 2 images"
+        " (Student t over each image's mean over its seeds, 1 degree of freedom)."
+    )
+    assert sweep["fit_interval"] == (
+        "each coefficient's 95 % bootstrap interval (1000 resamples of the images and,"
+        " within each drawn image, its seeds, each refitted as the fit itself)"
+    )
+    assert sweep["published_fit"] == "9.694x² − 4.105x + 40.000"
     assert (sweep["metrics"], sweep["trends"]) == (
         "results/test/metrics.parquet",
         "results/test/trends.parquet",
@@ -759,7 +935,7 @@ def test_captions_of_the_small_config() -> None:
     assert (gallery["strength"], gallery["wanted_radii"]) == ("strength 0.5", "radii 30, 60 %")
     assert not gallery["nearest_strength"] and not gallery["nearest_radii"]
     comparison = captions.model_comparison(plan)
-    assert (comparison["models"], comparison["band_px"]) == ("tiny9, tiny4", 8)
+    assert (comparison["models"], comparison["band_px"]) == ("tiny9, tiny4, tiny4_study", 8)
     assert comparison["procedural"] is True
 
     short = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
@@ -886,10 +1062,41 @@ def test_a_strength_sweep_of_two_strengths_runs_to_the_end(tmp_path: Path) -> No
     assert "results/two-strengths/trends.parquet" in html
 
 
-def test_captions_of_several_seeds() -> None:
+def test_captions_say_what_the_band_is() -> None:
     config = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))
-    config["experiments"]["strength_sweep"]["seeds"] = [0, 1]
+    config["experiments"]["strength_sweep"]["seeds"] = [0, 1, 2]
     text = _caption("strength_grid", config, "seeds", model="tiny9")
-    assert "strengths 0, 0.5, 1, mean over seeds 0, 1, 3 inference steps" in text
-    assert "shaded: the range over the seeds" in text
-    assert "range over the seeds" not in _caption("strength_grid", SMALL_CONFIG, "t", model="m")
+    assert "strengths 0, 0.5, 1, mean over seeds 0, 1, 2, 3 inference steps" in text
+    band = "Shaded: the 95 % confidence band of the mean over the 3 seeds (Student t, 2 degrees"
+    assert band in text
+    # The small config's mask-size sweep has one seed: no band, and the caption says so.
+    area = _caption("area_curves", config, "seeds", model="tiny9")
+    assert "No confidence band is drawn: each setting ran one seed." in area
+    assert "Shaded" not in area and "bootstrap" not in area
+    # Averages over images: the band is over the images, with their number.
+    trend = _caption("strength_trend", config, "seeds", model="tiny9")
+    assert "Mean outside-mask MSE over the 2 images" in trend
+    assert "confidence band of the mean over the 2 images (Student t over each image's" in trend
+    assert "1000 resamples of the images and, within each drawn image, its seeds" in trend
+    assert "±1" not in trend and "std" not in trend
+    comparison = _caption("model_comparison", config, "seeds")
+    assert "confidence band of the mean over the 2 images" in comparison
+    # One image: nothing to shade, and the fit's interval is over the seeds alone.
+    one = yaml.safe_load(yaml.safe_dump(config))
+    one["images"] = {"land": one["images"]["land"]}
+    one["figures"]["worst_case_images"] = ["land"]
+    trend = _caption("strength_trend", one, "one", model="tiny9")
+    assert "No confidence band is drawn: the run has one image." in trend
+    assert "(1000 resamples of the seeds, each refitted as the fit itself)" in trend
+
+
+def test_captions_of_the_published_fit() -> None:
+    """Fig 4.3's caption names the study's published fit and what it was measured on,
+    also where this run has too few strengths for its own fit."""
+    for config in (SMALL_CONFIG, THESIS_CONFIG):
+        text = _caption("strength_trend", config, "run", model="tiny9")
+        assert "the study's published fit, y = 9.694x² − 4.105x + 40.000" in text
+        assert "SD 1.5 at 640×416 px and 200 steps" in text
+        assert "a reference, not an expectation" in text
+    thesis = _caption("strength_trend", THESIS_CONFIG, "thesis", model="tiny9")
+    assert "over the 20 images" in thesis and "(1000 resamples of the images," in thesis

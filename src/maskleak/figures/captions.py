@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from maskleak import config as plan_config
+from maskleak.bootstrap import LEVEL, N_RESAMPLES
 from maskleak.config import Plan, expand_values, number_label
+from maskleak.trends import STUDY_PUBLISHED_FIT, equation
 
 #: Lists up to this long are written out in full.
 MAX_LISTED = 8
@@ -59,6 +61,48 @@ def over_seeds_text(seeds: Sequence[int]) -> str:
     return f"at {seeds_text(seeds)}" if len(seeds) == 1 else f"mean over {seeds_text(seeds)}"
 
 
+def _percent() -> str:
+    return f"{LEVEL * 100:g} %"
+
+
+def seed_band_text(n_seeds: int) -> str:
+    """What the per-image figures shade: the t-interval over the seeds, or why nothing."""
+    if n_seeds < 2:
+        return "No confidence band is drawn: each setting ran one seed."
+    return (
+        f"Shaded: the {_percent()} confidence band of the mean over the {n_seeds} seeds"
+        f" (Student t, {n_seeds - 1} degree{'s' if n_seeds > 2 else ''} of freedom)."
+    )
+
+
+def image_band_text(n_images: int) -> str:
+    """What the image-averaging figures shade: the t-interval over the images' seed
+    means, or why nothing."""
+    if n_images < 2:
+        return "No confidence band is drawn: the run has one image."
+    return (
+        f"Shaded: the {_percent()} confidence band of the mean over the {n_images} images"
+        f" (Student t over each image's mean over its seeds, {n_images - 1}"
+        f" degree{'s' if n_images > 2 else ''} of freedom)."
+    )
+
+
+def fit_interval_text(n_images: int, n_seeds: int) -> str:
+    """How the trend coefficients' intervals were made (``the legend gives …``)."""
+    if n_images < 2 and n_seeds < 2:
+        return "no interval for the coefficients (one image, one seed: nothing to resample)"
+    if n_images < 2:
+        what = "the seeds"
+    elif n_seeds < 2:
+        what = "the images"
+    else:
+        what = "the images and, within each drawn image, its seeds"
+    return (
+        f"each coefficient's {_percent()} bootstrap interval ({N_RESAMPLES} resamples of"
+        f" {what}, each refitted as the fit itself)"
+    )
+
+
 def _tables(plan: Plan) -> dict[str, str]:
     return {
         "results": plan.path(plan_config.RESULTS),
@@ -88,6 +132,9 @@ def _common(plan: Plan, name: str) -> dict[str, Any]:
         "seeds": seeds_text(experiment.seeds),
         "over_seeds": over_seeds_text(experiment.seeds),
         "n_seeds": len(experiment.seeds),
+        "n_images": len(plan.images),
+        "seed_band": seed_band_text(len(experiment.seeds)),
+        "image_band": image_band_text(len(plan.images)),
         "steps": int(plan.config["inpaint"]["steps"]),
         "radius_rule": RADIUS_RULE,
     }
@@ -97,7 +144,12 @@ def strength_sweep(plan: Plan) -> dict[str, Any]:
     """Caption values of the strength-sweep figures (grid, trend, worst cases). ``fit``:
     whether the sweep has the 3 strengths a degree-2 fit needs."""
     facts = _common(plan, "strength_sweep")
-    return {**facts, "fit": facts["n_strengths"] >= 3}
+    return {
+        **facts,
+        "fit": facts["n_strengths"] >= 3,
+        "fit_interval": fit_interval_text(facts["n_images"], facts["n_seeds"]),
+        "published_fit": equation(list(STUDY_PUBLISHED_FIT)).removeprefix("y = "),
+    }
 
 
 def mask_size_sweep(plan: Plan) -> dict[str, Any]:
@@ -136,9 +188,10 @@ def radius_gallery(plan: Plan) -> dict[str, Any]:
 
 def model_comparison(plan: Plan) -> dict[str, Any]:
     """Caption values of the model comparison: models, edge band width, whether the run
-    has procedural images (the flat / textured panel)."""
+    has procedural images (the flat / textured panel), the confidence band."""
     return {
         **_tables(plan),
+        "image_band": image_band_text(len(plan.images)),
         "models": ", ".join(plan.models),
         "band_px": plan.band_px,
         "procedural": bool(plan.procedural_images()),

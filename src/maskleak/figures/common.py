@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from scipy import stats
 
+from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
 from maskleak.figures.layout import fit_canvas
 from maskleak.provenance import META_KEY, atomic_path, canonical_json, versions
@@ -29,6 +31,8 @@ SWEEP_COLUMNS = ("image", "strength", "seed", "steps")
 # Axis labels (with units) shared by the figures.
 STRENGTH_LABEL = "strength (fraction of schedule)"
 AREA_LABEL = "disc area / image area"
+#: The study's x for its white-disc number: the analytic disc share (r floored).
+AREA_THESIS_LABEL = "π r² / (w·h)"
 MSE_LABEL = "outside-mask MSE ((8-bit level)²)"
 THESIS_MSE_LABEL = "thesis uint8 MSE ((8-bit level)², wraps mod 256)"
 
@@ -113,14 +117,45 @@ def seeds_text(seeds: Sequence[int], multi: str = "mean over") -> str:
     return f"seed {seeds[0]}" if len(seeds) == 1 else f"{multi} {count(len(seeds), 'seed')}"
 
 
+def mean_band(values: pd.DataFrame, x: str, column: str, level: float = LEVEL) -> pd.DataFrame:
+    """Per ``x``: the mean of ``column`` over the rows of ``values`` (one row per unit, e.g.
+    per image or per seed), with a two-sided Student-t confidence interval of that mean,
+    mean ± t(level, n − 1) · sd / √n (sd with ddof 1), and n. Indexed by ``x``, columns
+    ``mean``, ``low``, ``high``, ``n``; ``low``/``high`` NaN where n < 2 (no band)."""
+    grouped = values.groupby(x, sort=True)[column]
+    out = pd.DataFrame({"mean": grouped.mean(), "sd": grouped.std(ddof=1), "n": grouped.count()})
+    n = out["n"].to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = stats.t.ppf(0.5 + level / 2, n - 1)  # NaN for n < 2
+        half = t * out["sd"].to_numpy(dtype=np.float64) / np.sqrt(n)
+    half = np.where(n >= 2, half, np.nan)
+    out["low"] = out["mean"] - half
+    out["high"] = out["mean"] + half
+    return out[["mean", "low", "high", "n"]]
+
+
 def across_images(sel: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
-    """Mean over seeds per image, then mean, std (ddof 1; 0 for one image) and count
-    across images, indexed by ``x``."""
-    per_image = per_image_mean(sel, column, x)
-    grouped = per_image.groupby(x, sort=True)[column]
-    out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n": grouped.count()})
-    out["std"] = out["std"].fillna(0.0)
-    return out
+    """The mean over images of each image's mean over seeds, indexed by ``x``, with the
+    95 % t-interval over the images' seed means (:func:`mean_band`; no band for one
+    image): columns ``mean``, ``low``, ``high``, ``n`` (images)."""
+    return mean_band(per_image_mean(sel, column, x), x, column)
+
+
+def across_seeds(rows: pd.DataFrame, x: str, column: str) -> pd.DataFrame:
+    """For one image's ``rows``: the mean over seeds at each ``x`` with the 95 % t-interval
+    over the seeds (:func:`mean_band`; no band for one seed). Repeats of a seed at one x
+    (e.g. two step counts) are averaged first, so that n counts seeds."""
+    valid = rows.loc[rows[column].notna() & rows[x].notna()]
+    per_seed = valid.groupby([x, "seed"], sort=True)[column].mean().reset_index()
+    return mean_band(per_seed, x, column)
+
+
+def band_label(n: int, unit: str, plural: str = "") -> str:
+    """Legend text of a confidence band over ``n`` units: ``95 % CI (t) over 3 seeds``,
+    or what replaces it with one unit: ``no band: only 1 seed``."""
+    if n < 2:
+        return f"no band: only {count(n, unit, plural)}"
+    return f"{LEVEL * 100:g} % CI (t) over {count(n, unit, plural)}"
 
 
 def new_figure(width: float, height: float) -> Figure:

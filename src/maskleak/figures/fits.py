@@ -8,11 +8,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
-from maskleak.figures.common import require_columns
+from maskleak.figures.common import count, require_columns
 
 _KEY_COLUMNS = ("experiment", "model", "scope", "image", "strength", "metric", "x", "degree")
-_RECORD_KEYS = ("degree", "c2", "c1", "c0", "r2", "n_points", "x_min", "x_max", "equation")
+_RECORD_KEYS = (
+    "degree",
+    "c2",
+    "c1",
+    "c0",
+    "c2_lo",
+    "c2_hi",
+    "c1_lo",
+    "c1_hi",
+    "c0_lo",
+    "c0_hi",
+    "r2",
+    "n_points",
+    "n_images",
+    "n_seeds",
+    "n_resamples",
+    "x_min",
+    "x_max",
+    "equation",
+)
+_MINUS = "\u2212"
 
 
 def find(
@@ -68,6 +89,28 @@ def curve(fit: pd.Series, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     xs = np.linspace(float(fit["x_min"]), float(fit["x_max"]), n)
     c2 = float(fit["c2"]) if pd.notna(fit["c2"]) else 0.0
     return xs, (c2 * xs + float(fit["c1"])) * xs + float(fit["c0"])
+
+
+def _value(value: float) -> str:
+    return f"{value:.4g}".replace("-", _MINUS)
+
+
+def interval_text(fit: pd.Series) -> str:
+    """The fit's 95 % bootstrap intervals as one line, e.g. ``95 % CI: c2 [8.1, 11.2],
+    c1 [−5.03, −3.1], c0 [39.2, 40.8] (1000 bootstrap resamples of 4 images × 3 seeds)``;
+    where trends has none, why: ``no CI: 1 image, 1 seed``."""
+    n_images = int(fit.get("n_images", 0))
+    n_seeds = int(fit.get("n_seeds", 0))
+    units = f"{count(n_images, 'image')} × {count(n_seeds, 'seed')}"
+    if int(fit.get("n_resamples", 0)) < 1:
+        return f"no CI: {units}"
+    parts = [
+        f"{c} [{_value(float(fit[c + '_lo']))}, {_value(float(fit[c + '_hi']))}]"
+        for c in ("c2", "c1", "c0")
+        if pd.notna(fit[c + "_lo"])
+    ]
+    resamples = f"{int(fit['n_resamples'])} bootstrap resamples of {units}"
+    return f"{LEVEL * 100:g} % CI: {', '.join(parts)} ({resamples})"
 
 
 def record(fit: pd.Series) -> dict[str, Any]:

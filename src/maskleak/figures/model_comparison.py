@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from maskleak.bootstrap import LEVEL
 from maskleak.figures import common, layout
 from maskleak.figures.common import MSE_LABEL, STRENGTH_LABEL, STRENGTH_SWEEP
 
@@ -43,7 +44,11 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Fig
     """Beyond the thesis: mean outside-mask MSE against strength for every model; and
     the MSE in the band next to the mask edge (solid) against the rest of the outside
     (dashed), testing the thesis' hypothesis that the edge band changes most; and, where
-    procedural landscapes give ground-truth regions, flat against textured."""
+    procedural landscapes give ground-truth regions, flat against textured.
+
+    The first panel shades, per model, the 95 % confidence band of the mean over images:
+    Student t over the images' seed means (:func:`common.across_images`); a model with one
+    image gets no band, and its legend entry says so."""
     cols = [*common.SWEEP_COLUMNS, "band_px", "mse_outside", "mse_outside_band", "mse_outside_far"]
     sel = common.select(metrics, STRENGTH_SWEEP, None, cols)
     models = sorted(str(m) for m in pd.unique(sel["model"]))
@@ -61,10 +66,14 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Fig
         stats = common.across_images(rows, "strength", "mse_outside")
         n_img = len(pd.unique(rows["image"]))
         label = f"{model} ({common.count(n_img, 'image')}, {common.steps_text(rows)})"
+        if n_img < 2:
+            label += f"; {common.band_label(n_img, 'image')}"
         _plot_mean(ax_all, stats, "-o", colour, label)
         xs = stats.index.to_numpy(dtype=np.float64)
-        low, high = stats["mean"] - stats["std"], stats["mean"] + stats["std"]
-        ax_all.fill_between(xs, low, high, color=colour, alpha=0.12, linewidth=0)
+        if n_img > 1:
+            ax_all.fill_between(
+                xs, stats["low"], stats["high"], color=colour, alpha=0.12, linewidth=0
+            )
         band = common.across_images(rows, "strength", "mse_outside_band")
         far = common.across_images(rows, "strength", "mse_outside_far")
         _plot_mean(ax_band, band, "-o", colour, f"{model}: band ≤ {band_text} px")
@@ -74,12 +83,20 @@ def model_comparison(metrics: pd.DataFrame, path: str | os.PathLike[str]) -> Fig
         summary[model] = {
             **summary.get(model, {}),
             "images": n_img,
+            "band": common.band_label(n_img, "image"),
+            "mean_over_images": {
+                "strength": xs,
+                **{k: stats[k].to_numpy() for k in ("mean", "low", "high", "n")},
+            },
             "steps": common.sorted_ints(rows["steps"]),
             "mean_mse_outside": float(rows["mse_outside"].mean()),
             "mean_mse_outside_band": float(rows["mse_outside_band"].mean()),
             "mean_mse_outside_far": float(rows["mse_outside_far"].mean()),
         }
-    ax_all.set_title("mean over images and seeds (band: ±1 std across images)", fontsize=9)
+    ax_all.set_title(
+        f"mean over images of the seed means (band: {LEVEL * 100:g} % CI over images, t)",
+        fontsize=9,
+    )
     ax_band.set_title(f"edge band (≤ {band_text} px from the mask) vs farther out", fontsize=9)
     if has_content:
         axes[2].set_title(

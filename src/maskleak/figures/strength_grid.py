@@ -20,8 +20,10 @@ def strength_grid(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str
 
     Solid: true MSE (``mse_outside``); dashed: the thesis' uint8 MSE
     (``mse_outside_thesis``); both the mean over seeds, each strength marked, with the
-    min-max range over seeds shaded when there is more than one. Strengths run as a plain
-    VAE round trip (0 denoising steps) are marked with a diamond."""
+    95 % confidence band of that mean over the seeds shaded (Student t,
+    :func:`common.across_seeds`) when there is more than one seed; with one seed no band
+    is drawn and the legend says so. Strengths run as a plain VAE round trip (0 denoising
+    steps) are marked with a diamond."""
     cols = [*common.SWEEP_COLUMNS, "mode", "mse_outside", "mse_outside_thesis"]
     sel = common.select(metrics, STRENGTH_SWEEP, model, cols)
     images = common.sorted_names(sel["image"])
@@ -31,18 +33,22 @@ def strength_grid(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str
     fig = common.new_figure(2.7 * ncols + 0.4, 2.1 * nrows + 1.2)
     axes, nrows, ncols = layout.grid_axes(fig, len(images), sharex=True, sharey=True)
     vae_strengths: dict[str, list[float]] = {}
+    bands: dict[str, dict[str, Any]] = {}
     for ax, image in zip(axes, images, strict=True):
         rows = sel.loc[sel["image"].astype(str) == image]
         by = rows.groupby("strength", sort=True)
         mean = by[["mse_outside", "mse_outside_thesis"]].mean()
         xs = mean.index.to_numpy(dtype=np.float64)
-        if multi_seed:
-            for column, colour, alpha in (
-                ("mse_outside", "C0", 0.2),
-                ("mse_outside_thesis", "C1", 0.15),
-            ):
-                lo, hi = by[column].min().to_numpy(), by[column].max().to_numpy()
-                ax.fill_between(xs, lo, hi, color=colour, alpha=alpha, linewidth=0)
+        for column, colour, alpha in (
+            ("mse_outside", "C0", 0.2),
+            ("mse_outside_thesis", "C1", 0.15),
+        ):
+            band = common.across_seeds(rows, "strength", column).reindex(mean.index)
+            mean[column] = band["mean"]
+            if multi_seed:
+                low, high = band["low"].to_numpy(), band["high"].to_numpy()
+                ax.fill_between(xs, low, high, color=colour, alpha=alpha, linewidth=0)
+                bands.setdefault(image, {})[column] = {"low": low, "high": high}
         ax.plot(xs, mean["mse_outside"], "-o", color="C0", linewidth=1.2, ms=2.5)
         ax.plot(xs, mean["mse_outside_thesis"], "--o", color="C1", linewidth=1.0, ms=2.5)
         vae = by["mode"].agg(lambda m: bool((m == "vae_roundtrip").any()))
@@ -59,8 +65,11 @@ def strength_grid(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str
         Line2D([], [], color="C0", linestyle="-", label="true MSE (mse_outside)"),
         Line2D([], [], color="C1", linestyle="--", label="thesis uint8 MSE (mse_outside_thesis)"),
     ]
+    band_text = common.band_label(len(seeds), "seed")
     if multi_seed:
-        handles.append(Patch(color="C0", alpha=0.2, label=f"min–max over {len(seeds)} seeds"))
+        handles.append(Patch(color="C0", alpha=0.2, label=band_text))
+    else:
+        handles.append(Line2D([], [], ls="none", label=band_text))
     if any(vae_strengths.values()):
         vae_label = "0 denoising steps: VAE round trip"
         handles.append(
@@ -91,5 +100,7 @@ def strength_grid(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str
             "strengths": sorted(float(s) for s in pd.unique(sel["strength"])),
             "n_rows": len(sel),
             "vae_roundtrip_strengths": vae_strengths,
+            "band": band_text,
+            "bands": bands,
         },
     )

@@ -1,4 +1,5 @@
-"""Thesis Fig 4.3: the mean over images against strength, with its degree-2 fit."""
+"""Thesis Fig 4.3: the mean over images against strength, with its degree-2 fit and, on
+the study's wrapped metric, the fit the study published."""
 
 from __future__ import annotations
 
@@ -14,6 +15,10 @@ from matplotlib.lines import Line2D
 from maskleak.errors import InputError
 from maskleak.figures import common, fits, layout
 from maskleak.figures.common import MSE_LABEL, STRENGTH_LABEL, STRENGTH_SWEEP, THESIS_MSE_LABEL
+from maskleak.trends import STUDY_PUBLISHED_FIT, equation
+
+#: What the published fit was measured on (the study's setting, not this run's).
+STUDY_SETTING = "SD 1.5, 640×416, 200 steps"
 
 PANELS = (
     ("mse_outside", MSE_LABEL, "true MSE"),
@@ -39,11 +44,26 @@ def _fit_row(trends: pd.DataFrame, model: str, metric: str) -> pd.Series:
     return fit
 
 
+def _published_fit(ax: Any, xs: np.ndarray) -> dict[str, Any]:
+    """The study's published trend over the plotted strengths, dashed; its record."""
+    c2, c1, c0 = STUDY_PUBLISHED_FIT
+    grid = np.linspace(float(xs.min()), float(xs.max()), 200)
+    text = equation(list(STUDY_PUBLISHED_FIT))
+    label = f"study's published fit ({STUDY_SETTING}): {text}"
+    ax.plot(grid, (c2 * grid + c1) * grid + c0, "--", color="0.35", linewidth=1.2, label=label)
+    return {"c2": c2, "c1": c1, "c0": c0, "equation": text, "setting": STUDY_SETTING}
+
+
 def strength_trend(
     metrics: pd.DataFrame, trends: pd.DataFrame, model: str, path: str | os.PathLike[str]
 ) -> Figure:
-    """Thesis Fig 4.3: mean over images (and seeds) against strength, ±1 std across
-    images, with the degree-2 fit from ``trends``; true MSE and thesis uint8 MSE.
+    """Thesis Fig 4.3: mean over images (of each image's mean over seeds) against strength,
+    with the 95 % confidence band of that mean over the images (Student t over the images'
+    seed means, :func:`common.across_images`; none with one image), and the degree-2 fit
+    ``np.polyfit(strength, mean, 2)`` from ``trends`` (scope "mean") with the 95 %
+    bootstrap interval of each coefficient in the legend; true MSE and the study's
+    wrapped uint8 MSE. The wrapped panel also draws the study's published fit
+    (:data:`maskleak.trends.STUDY_PUBLISHED_FIT`) dashed, for comparison.
 
     Where trends has a row without a fit (fewer than 3 strengths), the points are drawn
     alone and the legend and title say that there is no fit, and why. Each panel's legend
@@ -58,30 +78,35 @@ def strength_trend(
     drawn: dict[str, Any] = {}
     missing: dict[str, str] = {}
     points: dict[str, Any] = {}
+    published: dict[str, Any] = {}
+    band_text = common.band_label(len(images), "image")
     for panel, (metric, ylabel, name) in zip(panels, PANELS, strict=True):
         ax = panel.subplots()
         stats = common.across_images(sel, "strength", metric)
         xs = stats.index.to_numpy(dtype=np.float64)
-        ax.errorbar(
-            xs,
-            stats["mean"],
-            yerr=stats["std"],
-            fmt="o",
-            ms=3,
-            color="C0",
-            ecolor="0.6",
-            elinewidth=0.8,
-            capsize=1.5,
-            label=f"mean over {common.count(len(images), 'image')}, ±1 std across images",
-        )
-        points[metric] = {k: stats[k].to_numpy() for k in ("mean", "std")} | {"strength": xs}
+        mean_label = f"mean over {common.count(len(images), 'image')}"
+        if len(images) > 1:
+            ax.fill_between(
+                xs,
+                stats["low"],
+                stats["high"],
+                color="C0",
+                alpha=0.2,
+                linewidth=0,
+                label=band_text,
+            )
+        else:
+            mean_label += f" ({band_text})"
+        ax.plot(xs, stats["mean"], "o", ms=3, color="C0", label=mean_label)
+        points[metric] = {k: stats[k].to_numpy() for k in ("mean", "low", "high", "n")}
+        points[metric]["strength"] = xs
         fit = rows[metric]
         reason = fits.missing_reason(fit)
+        extra: list[tuple[Any, str]] = []
         if reason:
             missing[metric] = reason
             no_fit = textwrap.fill(f"no degree-2 fit: {reason}", width=60)
-            handles = [*ax.get_legend_handles_labels()[0], Line2D([], [], ls="none")]
-            labels = [*ax.get_legend_handles_labels()[1], no_fit]
+            extra.append((Line2D([], [], ls="none"), no_fit))
         else:
             fx, fy = fits.curve(fit)
             r2 = float(fit["r2"])
@@ -89,7 +114,16 @@ def strength_trend(
             label = f"fit: {fit['equation']}  (R² = {r2_text})"
             ax.plot(fx, fy, "-", color="C3", linewidth=1.5, label=label)
             drawn[metric] = fits.record(fit)
-            handles, labels = ax.get_legend_handles_labels()
+            ci = textwrap.fill(fits.interval_text(fit), width=70)
+            extra.append((Line2D([], [], ls="none"), ci))
+        handles, labels = ax.get_legend_handles_labels()
+        for handle, text in extra:  # the fit's intervals (or why there is none) follow it
+            handles.append(handle)
+            labels.append(text)
+        if metric == "mse_outside_thesis" and xs.size:
+            published = _published_fit(ax, xs)
+            handles.append(ax.get_lines()[-1])
+            labels.append(str(ax.get_lines()[-1].get_label()))
         ax.set_xlabel(STRENGTH_LABEL)
         ax.set_ylabel(ylabel)
         ax.set_title(name, fontsize=10)
@@ -116,8 +150,10 @@ def strength_trend(
             "images": images,
             "seeds": seeds,
             "steps": common.sorted_ints(sel["steps"]),
+            "band": band_text,
             "points": points,
             "fits": drawn,
             "fits_missing": missing,
+            "published_fit": published,
         },
     )
