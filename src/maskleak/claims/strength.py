@@ -1,0 +1,242 @@
+"""Claims 1, 2, 3 and 8, tested on the strength sweep (the study's experiment 1).
+
+``rows`` is always one model's strength-sweep rows of the metrics table; ``metric`` the
+column tested (``mse_outside`` or the study's wrapped ``mse_outside_thesis``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from maskleak.claims.estimate import (
+    by_image,
+    cell_means,
+    estimate,
+    finding,
+    image_mean,
+    lines_by,
+    variances_by,
+)
+from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable, number, percent, plain
+
+#: Claim 3's split: the study saw the variance across images spike at strengths >= 0.6.
+SPIKE_STRENGTH: float = 0.6
+#: Claim 3 needs a variance across images at each strength on both sides of the split;
+#: with 2 images a resample often draws one image twice (variance 0), so ask for 3.
+MIN_IMAGES_VARIANCE: int = 3
+
+_NO_SWEEP = "the run has no strength-sweep inpainting of this model"
+
+
+def _finite(rows: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    return rows[rows[list(columns)].notna().all(axis=1)]
+
+
+def _strengths_text(strengths: np.ndarray) -> str:
+    return ", ".join(plain(float(s)) for s in strengths)
+
+
+def changes_outside(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
+    """Claim 1, inpainting changes pixels outside the mask: the mean of ``metric`` over
+    the inpaintings with strength > 0 (per image, then over images) must exceed 0. The
+    evidence adds the mean share of outside pixels that changed (frac_changed_outside)."""
+    statistic = f"mean {metric} at strength > 0"
+    unit = "(0-255 pixel value)^2" if metric == "mse_outside" else "wrapped uint8 units"
+    used = _finite(rows[rows["strength"] > 0], metric)
+    if used.empty:
+        return not_testable(statistic, unit, f"Not testable: {_NO_SWEEP} at a strength > 0.")
+
+    def mean_and_share(frame: pd.DataFrame) -> list[float]:
+        return [image_mean(frame, metric), image_mean(frame, "frac_changed_outside")]
+
+    est = estimate(used, [metric, "frac_changed_outside"], mean_and_share, n_resamples, seed)
+    evidence = (
+        f"Over {len(used)} inpaintings at strength > 0, {metric} averages"
+        f" {number(est.value[0])}, and {number(100 * est.value[1])} % of the outside pixels"
+        " differ from the original in at least one channel"
+    )
+    return finding(
+        est,
+        statistic=statistic,
+        unit=unit,
+        reference=0.0,
+        direction="greater",
+        margin=0.0,
+        evidence=evidence,
+    )
+
+
+def grows_with_strength(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
+    """Claim 2, outside-mask error grows with strength: the slope of a least-squares line
+    through each image's seed-mean ``metric`` against strength, averaged over images,
+    must exceed 0. Practical margin: a change across the swept strengths below
+    :data:`PRACTICAL_REL` of the mean level. Needs 2 distinct strengths."""
+    statistic = f"slope of {metric} vs strength"
+    unit = ("(0-255 pixel value)^2" if metric == "mse_outside" else "wrapped uint8 units") + (
+        " per unit strength"
+    )
+    used = _finite(rows, metric)
+    strengths = np.unique(used["strength"].to_numpy(float))
+    if strengths.size < 2:
+        listed = f" ({_strengths_text(strengths)})" if strengths.size else ""
+        return not_testable(
+            statistic,
+            unit,
+            f"Not testable: the strength sweep has {strengths.size} strength{listed}"
+            " with a finite value; a slope needs 2.",
+            int(used["image"].nunique()),
+            int(used["seed"].nunique()),
+        )
+
+    def slope_and_level(frame: pd.DataFrame) -> list[float]:
+        (images, x), y = cell_means(frame, ["strength"], metric)
+        _, slope, _, level = lines_by([images], x, y)
+        return [float(np.nanmean(slope)), float(level.mean())]
+
+    est = estimate(used, ["strength", metric], slope_and_level, n_resamples, seed)
+    span = float(strengths[-1] - strengths[0])
+    slope, level = float(est.value[0]), float(est.value[1])
+    margin = PRACTICAL_REL * abs(level) / span
+    relative = slope * span / level if level else float("nan")
+    evidence = (
+        f"Mean {metric} changes by {number(slope)} per unit strength, {percent(relative)} of"
+        f" its mean level {number(level)} across strengths {plain(float(strengths[0]))}–"
+        f"{plain(float(strengths[-1]))} ({strengths.size} strengths)"
+    )
+    return finding(
+        est,
+        statistic=statistic,
+        unit=unit,
+        reference=0.0,
+        direction="greater",
+        margin=margin,
+        evidence=evidence,
+    )
+
+
+def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
+    """Claim 3, the variance across images grows with strength, with spikes at >= 0.6:
+    the across-image variance (ddof 1) of the per-image seed-mean ``metric`` at each
+    strength, averaged over strengths >= :data:`SPIKE_STRENGTH`, divided by the same at
+    strengths below it, must exceed 1 (margin :data:`PRACTICAL_REL`). Needs
+    :data:`MIN_IMAGES_VARIANCE` images and strengths on both sides."""
+    statistic = f"variance ratio of {metric} across images, strength >= 0.6 / < 0.6"
+    unit = "ratio"
+    used = _finite(rows, metric)
+    n_images = int(used["image"].nunique())
+    high = used["strength"] >= SPIKE_STRENGTH
+    missing = []
+    if n_images < MIN_IMAGES_VARIANCE:
+        missing.append(f"{n_images} image{'s' if n_images != 1 else ''}")
+    if not high.any() or high.all():
+        side = "at or above" if not high.any() else "below"
+        missing.append(f"no strength {side} {plain(SPIKE_STRENGTH)}")
+    if missing:
+        return not_testable(
+            statistic,
+            unit,
+            f"Not testable: {' and '.join(missing)} in the strength sweep; the ratio needs"
+            f" {MIN_IMAGES_VARIANCE} images and strengths on both sides of"
+            f" {plain(SPIKE_STRENGTH)}.",
+            n_images,
+            int(used["seed"].nunique()),
+        )
+
+    def ratio_and_parts(frame: pd.DataFrame) -> list[float]:
+        (_, strength_of), y = cell_means(frame, ["strength"], metric)
+        (at,), variance = variances_by([strength_of], y)
+        above = float(np.mean(variance[at >= SPIKE_STRENGTH]))
+        below = float(np.mean(variance[at < SPIKE_STRENGTH]))
+        ratio = above / below if below > 0 else (np.inf if above > 0 else np.nan)
+        return [ratio, above, below]
+
+    est = estimate(used, ["strength", metric], ratio_and_parts, n_resamples, seed)
+    evidence = (
+        f"The variance of {metric} across images averages {number(est.value[1])} at"
+        f" strengths >= {plain(SPIKE_STRENGTH)} and {number(est.value[2])} below, a ratio"
+        f" of {number(est.value[0])}"
+    )
+    return finding(
+        est,
+        statistic=statistic,
+        unit=unit,
+        reference=1.0,
+        direction="greater",
+        margin=PRACTICAL_REL,
+        evidence=evidence,
+    )
+
+
+_PIPELINE_NOTE = {
+    "diffusers": (
+        "today's diffusers pipeline pastes the clean image latents back at the last step,"
+        " so an unchanged far field is the VAE round trip"
+    ),
+    "study": (
+        "the study's Legacy pipeline leaves the kept latents noised at the last step's t,"
+        " the same t at every strength, so that residual noise does not show in this"
+        " difference"
+    ),
+}
+
+
+def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
+    """Claim 8, the study's hypothesis that noise is added to the whole image: the
+    far-field error (``mse_outside_far``, outside pixels farther than ``band_px`` from
+    the mask) at the highest strength minus at the lowest, per image and then averaged
+    over images, must exceed 0: the denoising reaches pixels far from the mask. Does not
+    hold if the difference is at most 0 or within :data:`PRACTICAL_REL` of the far-field
+    level at the lowest strength: the far field then stays at that level (for a pipeline
+    that keeps clean latents, the VAE floor). The wrapped metric has no far-field
+    version, so it cannot test the claim. The evidence names the model's pipeline
+    (``pipeline`` column): what an unchanged far field means depends on it."""
+    statistic = "mse_outside_far at the highest minus at the lowest strength"
+    unit = "(0-255 pixel value)^2"
+    if metric != "mse_outside":
+        return not_testable(
+            f"{metric}: no far-field version",
+            "",
+            "Not testable: the metrics table has no far-field version of the study's wrapped"
+            " metric (only the true MSE is split into edge band and far field).",
+        )
+    used = _finite(rows, "mse_outside_far")
+    strengths = np.unique(used["strength"].to_numpy(float))
+    if strengths.size < 2:
+        return not_testable(
+            statistic,
+            unit,
+            f"Not testable: the strength sweep has {strengths.size} strength"
+            f"{'s' if strengths.size != 1 else ''} with a far-field value; the difference"
+            " needs 2.",
+            int(used["image"].nunique()),
+            int(used["seed"].nunique()),
+        )
+    low_s, high_s = float(strengths[0]), float(strengths[-1])
+    pipeline = str(rows["pipeline"].iloc[0])
+
+    def rise_and_floor(frame: pd.DataFrame) -> list[float]:
+        (images, strength_of), far = cell_means(frame, ["strength"], "mse_outside_far")
+        n_images = int(images.max()) + 1
+        low_far = by_image(images[strength_of == low_s], far[strength_of == low_s], n_images)
+        high_far = by_image(images[strength_of == high_s], far[strength_of == high_s], n_images)
+        return [float(np.nanmean(high_far - low_far)), float(np.nanmean(low_far))]
+
+    est = estimate(used, ["strength", "mse_outside_far"], rise_and_floor, n_resamples, seed)
+    band_px = int(used["band_px"].iloc[0])
+    rise, floor = float(est.value[0]), float(est.value[1])
+    evidence = (
+        f"With the {pipeline} pipeline, the MSE more than {band_px} px from the mask changes"
+        f" by {number(rise)} from strength {plain(low_s)} ({number(floor)}) to"
+        f" {plain(high_s)}, {percent(rise / floor) if floor else 'NaN %'} of its level"
+    )
+    return finding(
+        est,
+        statistic=statistic,
+        unit=unit,
+        reference=0.0,
+        direction="greater",
+        margin=PRACTICAL_REL * abs(floor),
+        evidence=evidence,
+        note=_PIPELINE_NOTE.get(pipeline, ""),
+    )
