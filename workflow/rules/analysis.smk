@@ -1,3 +1,6 @@
+from maskleak.claims import catalogue as claims_catalogue
+
+
 rule metrics_image:
     input:
         manifest=PLAN.path(plan_config.MANIFEST),
@@ -39,3 +42,29 @@ rule trends:
         code=library_code("trends.py"),
     script:
         "../scripts/trends.py"
+
+
+# Each of the study's 8 claims tested on this run's metrics, per model and metric: the
+# table, and the verdict page that opens the report (its category sorts first).
+rule claims:
+    input:
+        PLAN.path(plan_config.METRICS),
+    output:
+        table=f"{RESULTS}/claims.parquet",
+        page=report(
+            f"{RESULTS}/claims.html",
+            caption="../report/claims.rst",
+            category=claims_catalogue.REPORT_CATEGORY,
+            labels={"figure": "verdicts on the study's 8 claims"},
+        ),
+    log:
+        f"{LOGS}/claims.log",
+    benchmark:
+        f"{BENCHMARKS}/claims.tsv"
+    params:
+        code=library_code("claims.py"),
+        caption=claims_catalogue.report_caption(
+            f"{RESULTS}/claims.parquet", f"{RESULTS}/claims.html", FIGURES
+        ),
+    script:
+        "../scripts/claims.py"
