@@ -23,7 +23,7 @@ from maskleak.masks import circle_mask
 from maskleak.models import describe, load_pipeline, model_fingerprint
 from maskleak.pipeline_choice import steps_run
 from maskleak.provenance import read_png_record
-from maskleak.tiny_models import POSTERIOR_STD
+from maskleak.tiny_models import LATENT_GAIN, POSTERIOR_STD
 
 SETTINGS = Settings(steps=4)
 
@@ -223,7 +223,7 @@ def test_4_channel_model_leaks_only_through_the_vae_and_the_latent_mask(tiny_mod
     outside_kept = ~inpaint & ~changed_blocks
     # Kept blocks keep their colour up to the posterior sample the pipeline encodes with
     # (std half a level: 2.5 levels is 5 sigma) and the decoder's global GroupNorm (a level).
-    assert POSTERIOR_STD * 255 / 2 == 0.5
+    assert pytest.approx(0.5) == POSTERIOR_STD / LATENT_GAIN * 255 / 2
     assert np.abs(result[outside_kept] - (40, 120, 200)).max() <= 3
     leak = ~inpaint & changed_blocks
     assert leak.any() and np.abs(result[leak] - (40, 120, 200)).max() > 10

@@ -95,7 +95,7 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
         layers_per_block=1,
         mid_block_add_attention=False,
         sample_size=256,
-        scaling_factor=0.18215,
+        scaling_factor=SD_LATENT_SCALE,
     )
     set_block_mean_vae(vae)
     torch.manual_seed(seed + 2)
@@ -124,20 +124,42 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
     )
 
 
-#: Standard deviation of the tiny VAE's posterior, in latent units (block means of pixels
-#: in [-1, 1], so one 8-bit level is 2/255): half a level. Stable Diffusion's VAE is
-#: nearly deterministic (its predicted log-variances are tiny: a sample differs from the
-#: mode by an invisible amount), and pipelines that sample it (the study's 0.11.1 Legacy
+#: Stable Diffusion's latent scale (``vae.config.scaling_factor``; the study's 0.11.1
+#: pipeline hard-codes it). SD chose it as 1 / the std of its VAE's latents, so scaled
+#: latents have unit std and the scheduler's noise is sized against them.
+SD_LATENT_SCALE = 0.18215
+
+#: Std of an 8x8 block mean of natural images in [-1, 1] pixel units (0.23-0.56, mean
+#: 0.39, over the default config's six images).
+TYPICAL_BLOCK_STD = 0.4
+
+#: Raw latent per unit of block-mean pixel value. With it, the tiny VAE's latents scaled
+#: by SD's factor have about unit std, as SD's do, so a given amount of scheduler noise
+#: (e.g. the noise the study's pipeline leaves on the kept latents at its last step)
+#: weighs as much against the image as it does in Stable Diffusion. Without it (gain 1)
+#: the scaled latents' std would be ~0.07, and that noise would look 14x larger.
+LATENT_GAIN = 1 / (SD_LATENT_SCALE * TYPICAL_BLOCK_STD)
+
+#: Std of the tiny VAE's posterior, in raw latent units: half an 8-bit level (one level
+#: is 2/255 in [-1, 1] pixel units) times the gain. Stable Diffusion's VAE is nearly
+#: deterministic (its predicted log-variances are tiny: a sample differs from the mode by
+#: an invisible amount), and pipelines that sample it (the study's 0.11.1 Legacy
 #: pipeline; today's, which sample by default) should see that here too: a sample moves a
 #: decoded block by about half a level, so rounding changes some pixels by one level.
-POSTERIOR_STD = 0.5 * 2 / 255
+POSTERIOR_STD = 0.5 * 2 / 255 * LATENT_GAIN
 
 
-def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: float = 20.0) -> None:
+def set_block_mean_vae(
+    vae: Any,
+    eps: float = 1e-3,
+    const: float = 1.0,
+    bias: float = 20.0,
+    latent_gain: float = LATENT_GAIN,
+) -> None:
     """Turn a tiny AutoencoderKL (8 channels everywhere, one norm group, one resnet per
     block, no attention) into an exact, interpretable autoencoder: the latent of each
-    8x8 pixel block is its mean RGB (4th channel 0), and decoding repeats that mean over
-    the block. No training, no randomness.
+    8x8 pixel block is its mean RGB times ``latent_gain`` (4th channel 0), and decoding
+    repeats that mean over the block. No training, no randomness.
 
     Why this VAE: its round trip loses exactly what a latent bottleneck loses (detail
     within 8x8 blocks), so flat regions survive and textured ones do not, and a mask
@@ -159,10 +181,10 @@ def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: fl
         raise ValueError("set_block_mean_vae needs 8 channels and norm_num_groups=1")
     sigma = const * (2 / channels) ** 0.5  # std of the two constant channels over 8
 
-    def signal_in(conv: torch.nn.Conv2d, n_in: int) -> None:
+    def signal_in(conv: torch.nn.Conv2d, n_in: int, gain: float = 1.0) -> None:
         for c in range(n_in):
-            conv.weight[c, c, 1, 1] = eps
-            conv.weight[3 + c, c, 1, 1] = -eps
+            conv.weight[c, c, 1, 1] = eps / gain
+            conv.weight[3 + c, c, 1, 1] = -eps / gain
         assert conv.bias is not None  # diffusers' VAE convs all have biases
         conv.bias[6], conv.bias[7] = const, -const
 
@@ -170,10 +192,10 @@ def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: fl
         norm.weight[:6] = sigma / eps
         norm.bias[:6] = bias
 
-    def signal_out(conv: torch.nn.Conv2d) -> None:
+    def signal_out(conv: torch.nn.Conv2d, gain: float = 1.0) -> None:
         for c in range(3):
-            conv.weight[c, c, 1, 1] = 0.5
-            conv.weight[c, 3 + c, 1, 1] = -0.5
+            conv.weight[c, c, 1, 1] = 0.5 * gain
+            conv.weight[c, 3 + c, 1, 1] = -0.5 * gain
 
     with torch.no_grad():
         for param in vae.parameters():
@@ -184,13 +206,13 @@ def set_block_mean_vae(vae: Any, eps: float = 1e-3, const: float = 1.0, bias: fl
                 for c in range(channels):
                     down.conv.weight[c, c, 0:2, 0:2] = 0.25
         signal_norm(enc.conv_norm_out)
-        signal_out(enc.conv_out)
+        signal_out(enc.conv_out, latent_gain)
         enc.conv_out.bias[4:] = math.log(POSTERIOR_STD**2)  # log-variance
         for i in range(vae.quant_conv.out_channels):
             vae.quant_conv.weight[i, i, 0, 0] = 1.0
         for i in range(vae.post_quant_conv.out_channels):
             vae.post_quant_conv.weight[i, i, 0, 0] = 1.0
-        signal_in(dec.conv_in, 3)
+        signal_in(dec.conv_in, 3, latent_gain)
         for block in dec.up_blocks:
             for up in block.upsamplers or []:
                 for c in range(channels):
@@ -218,7 +240,7 @@ def build_sd15_like_pipeline(unet_in_channels: int, seed: int) -> InpaintPipelin
         layers_per_block=2,
         latent_channels=4,
         sample_size=512,
-        scaling_factor=0.18215,
+        scaling_factor=SD_LATENT_SCALE,
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
