@@ -50,9 +50,9 @@ rule claims:
     input:
         PLAN.path(plan_config.METRICS),
     output:
-        table=f"{RESULTS}/claims.parquet",
+        table=PLAN.path(plan_config.CLAIMS),
         page=report(
-            f"{RESULTS}/claims.html",
+            PLAN.path(plan_config.CLAIMS_PAGE),
             caption="../report/claims.rst",
             category=claims_catalogue.REPORT_CATEGORY,
             labels={"figure": "verdicts on the study's 8 claims"},
@@ -64,7 +64,7 @@ rule claims:
     params:
         code=library_code("claims.py"),
         caption=claims_catalogue.report_caption(
-            f"{RESULTS}/claims.parquet", f"{RESULTS}/claims.html", FIGURES
+            PLAN.path(plan_config.CLAIMS), PLAN.path(plan_config.CLAIMS_PAGE), FIGURES
         ),
     script:
         "../scripts/claims.py"

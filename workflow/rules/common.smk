@@ -61,7 +61,7 @@ def get_model_code(wildcards):
 
 def get_final_outputs():
     outputs = [PLAN.path(plan_config.METRICS), PLAN.path(plan_config.TRENDS)]
-    outputs += [f"{RESULTS}/claims.parquet", f"{RESULTS}/claims.html"]
+    outputs += [PLAN.path(plan_config.CLAIMS), PLAN.path(plan_config.CLAIMS_PAGE)]
     outputs += figure_outputs()
     return outputs
 
