@@ -251,3 +251,24 @@ def test_a_resumed_job_removes_temporary_files_a_killed_write_left(tiny_models, 
     keep.write_bytes(b"not ours")
     job(tiny_models[9], scene, tasks_for(out, scene, strengths=(0.0,)), tmp_path / "m.json")
     assert not stale.exists() and keep.exists()
+
+
+@pytest.mark.parametrize("pipeline", ["diffusers", "study"])
+def test_every_job_saves_its_vae_round_trip_once(tiny_models, scene, tmp_path, pipeline):
+    """The floor the metrics measure against: the image's VAE round trip (posterior mode,
+    so the 8x8 block means), beside the manifest, for either pipeline, and reused."""
+    out = tmp_path / "out"
+    manifest = tmp_path / "manifest.json"
+    settings = Settings(steps=3, pipeline=pipeline)
+    job(tiny_models[4], scene, tasks_for(out, scene, strengths=(0.5,)), manifest, settings)
+    floor = tmp_path / "vae_roundtrip.png"
+    assert json.loads(manifest.read_text())["vae_roundtrip_path"] == str(floor)
+    original = np.asarray(Image.open(scene["image"])).astype(np.float64)
+    means = original.reshape(8, 8, 12, 8, 3).mean(axis=(1, 3))
+    expected = np.repeat(np.repeat(means, 8, axis=0), 8, axis=1)
+    assert np.abs(np.asarray(Image.open(floor)).astype(np.float64) - expected).max() <= 1.5
+    assert read_png_record(floor)["mode"] == "vae_roundtrip"
+    before = floor.stat().st_mtime_ns
+    again = job(tiny_models[4], scene, tasks_for(out, scene, strengths=(0.5,)), manifest, settings)
+    assert again["computed"] == 0 and again["model_load_s"] == 0.0
+    assert floor.stat().st_mtime_ns == before

@@ -36,11 +36,14 @@ def unlock_hint(
 
 
 def missing_inpaintings(manifest: str | os.PathLike[str]) -> list[str]:
-    """Inpainted PNGs an existing manifest lists that are no longer on disk (an unreadable
-    manifest counts as nothing missing: its inpaint job is rerun anyway)."""
+    """PNGs an existing manifest lists (inpaintings, and the VAE round trip where it names
+    one) that are no longer on disk (an unreadable manifest counts as nothing missing: its
+    inpaint job is rerun anyway)."""
     try:
         with open(manifest, encoding="utf-8") as handle:
-            listed = [entry["inpainted_path"] for entry in json.load(handle)["inpaintings"]]
+            record = json.load(handle)
+        listed = [entry["inpainted_path"] for entry in record["inpaintings"]]
+        listed += [record["vae_roundtrip_path"]] if "vae_roundtrip_path" in record else []
     except (OSError, ValueError, KeyError, TypeError):
         return []
     return [path for path in listed if not os.path.exists(path)]
