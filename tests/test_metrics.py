@@ -29,8 +29,12 @@ OUTSIDE_KEYS = (
     "mse_outside_far",
 )
 CONTENT_KEYS = {"n_outside_flat", "n_outside_textured", "mse_outside_flat", "mse_outside_textured"}
+FLOOR_KEYS = {"mse_outside_vae", "mse_outside_band_vae", "mse_outside_far_vae"}
 ALL_KEYS = (
-    CONTENT_KEYS | set(OUTSIDE_KEYS) | {"n_outside", "n_inside", "n_outside_band", "mse_inside"}
+    CONTENT_KEYS
+    | FLOOR_KEYS
+    | set(OUTSIDE_KEYS)
+    | {"n_outside", "n_inside", "n_outside_band", "mse_inside"}
 )
 
 
@@ -88,6 +92,46 @@ def test_pair_metrics_hand_computed_every_key() -> None:
     assert m["mse_outside_band"] == pytest.approx(9 / (4 * 3))  # 0.75
     # Far: 8 pixels holding 16, 20, -1: (256 + 400 + 1) / 24.
     assert m["mse_outside_far"] == pytest.approx(657 / 24)
+    # No VAE round trip given: its floor is unknown.
+    for key in FLOOR_KEYS:
+        assert math.isnan(m[key]), key
+
+
+def roundtrip_of_gray() -> np.ndarray:
+    """A VAE round trip of gray(100): (0,0) +3 in every channel (far at band 1), (2,1)
+    ch2 -5 (in the band at band 1), (3,3) +10 in every channel (inside the block)."""
+    roundtrip = gray()
+    roundtrip[0, 0, :] = 97
+    roundtrip[2, 1, 2] = 105
+    roundtrip[3, 3, :] = 90
+    return roundtrip
+
+
+def test_vae_floor_hand_computed() -> None:
+    a, b = constructed_pair()
+    m = pair_metrics(a, b, block_mask(), band_px=1, vae_roundtrip=roundtrip_of_gray())
+    # Outside (12 px, 36 elements): 3 x 3^2 at (0,0) and 5^2 at (2,1): (27 + 25) / 36;
+    # the inside pixel (3,3) does not count.
+    assert m["mse_outside_vae"] == 52 / 36
+    # Band at 1 px: (1,2), (1,3), (2,1), (3,1) (12 elements) hold the 25.
+    assert m["mse_outside_band_vae"] == 25 / 12
+    # Far: the other 8 px (24 elements) hold the 27.
+    assert m["mse_outside_far_vae"] == 27 / 24
+    # The inpainting's own metrics do not depend on the round trip.
+    without = pair_metrics(a, b, block_mask(), band_px=1)
+    for key in ALL_KEYS - FLOOR_KEYS:
+        assert m[key] == without[key] or math.isnan(m[key]) and math.isnan(without[key]), key
+    # The floor of the original itself is 0; of the inpainting itself, its own MSEs.
+    zero = pair_metrics(a, b, block_mask(), band_px=1, vae_roundtrip=a)
+    assert [zero[k] for k in sorted(FLOOR_KEYS)] == [0.0, 0.0, 0.0]
+    same = pair_metrics(a, b, block_mask(), band_px=1, vae_roundtrip=b)
+    assert same["mse_outside_vae"] == m["mse_outside"]
+    assert same["mse_outside_band_vae"] == m["mse_outside_band"]
+    assert same["mse_outside_far_vae"] == m["mse_outside_far"]
+    with pytest.raises(InputError, match="VAE round trip"):
+        pair_metrics(a, b, block_mask(), vae_roundtrip=gray(h=4, w=5))
+    with pytest.raises(InputError, match="VAE round trip image must be a uint8"):
+        pair_metrics(a, b, block_mask(), vae_roundtrip=a.astype(np.int16))
 
 
 def test_whitedisc_thesis_divides_by_the_analytic_outside_count() -> None:
@@ -186,7 +230,7 @@ def test_changes_inside_do_not_touch_outside_metrics() -> None:
 
 def test_identical_images() -> None:
     a = gray(37)
-    m = pair_metrics(a, a.copy(), block_mask(), band_px=1, radius_px=1)
+    m = pair_metrics(a, a.copy(), block_mask(), band_px=1, radius_px=1, vae_roundtrip=a)
     assert m["psnr_outside"] == math.inf
     for key in (
         ALL_KEYS - CONTENT_KEYS - {"psnr_outside", "n_outside", "n_inside", "n_outside_band"}
@@ -217,9 +261,9 @@ def test_identical_images_far_set_present() -> None:
 
 def test_empty_outside_gives_nan_not_crash() -> None:
     a, b = constructed_pair()
-    m = pair_metrics(a, b, np.ones((4, 4), dtype=bool), radius_px=1)
+    m = pair_metrics(a, b, np.ones((4, 4), dtype=bool), radius_px=1, vae_roundtrip=b)
     assert (m["n_outside"], m["n_inside"], m["n_outside_band"]) == (0, 16, 0)
-    for key in OUTSIDE_KEYS:
+    for key in (*OUTSIDE_KEYS, *FLOOR_KEYS):
         assert math.isnan(m[key]), key
     # Inside now holds every change: 666 (outside ones) + 30000 (block) over 48 elements.
     assert m["mse_inside"] == pytest.approx(30666 / 48)
@@ -268,7 +312,9 @@ def entry(experiment: str, radius: float, strength: float, seed: int, mask: str,
     }
 
 
-def write_manifest(path: str, model: str, entries: list[dict]) -> str:
+def write_manifest(path: str, model: str, entries: list[dict], roundtrip: str = "") -> str:
+    """A manifest; ``roundtrip`` is its vae_roundtrip_path (none if empty: as written
+    before the inpaint job saved the round trip)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     manifest = {
         "model": model,
@@ -278,6 +324,8 @@ def write_manifest(path: str, model: str, entries: list[dict]) -> str:
         "inpaintings": entries,
         "extra": "ignored",
     }
+    if roundtrip:
+        manifest["vae_roundtrip_path"] = roundtrip
     Path(path).write_text(json.dumps(manifest))
     return path
 
@@ -285,7 +333,10 @@ def write_manifest(path: str, model: str, entries: list[dict]) -> str:
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Original 4 wide x 4 high, all 100. Masks: r50 = block rows 2-3 x cols 2-3
-    (4 px, area 0.25); r80 = rows 1-3 x cols 1-3 (9 px, area 0.5625)."""
+    (4 px, area 0.25); r80 = rows 1-3 x cols 1-3 (9 px, area 0.5625). The tiny9
+    manifest names a VAE round trip that differs from the original (a - b) at (0,0) by -3
+    in every channel, (3,0) ch1 +4, (2,1) ch2 -5, (3,3) -10 in every channel; the alpha
+    manifest names none."""
     monkeypatch.chdir(tmp_path)
     save(gray(), "results/images/astro.png")
     r50 = np.zeros((4, 4), dtype=np.uint8)
@@ -304,6 +355,12 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     sixteen[0, 0, 0] = 116  # a - b = -16: true 256, thesis 0
     save(sixteen, "results/inpainted/tiny9/astro/r50_s0.1_seed1.png")
     save(plus2, "results/inpainted/alpha/astro/r80_s0.5_seed0.png")
+    roundtrip = gray()
+    roundtrip[0, 0, :] = 103
+    roundtrip[3, 0, 1] = 96
+    roundtrip[2, 1, 2] = 105
+    roundtrip[3, 3, :] = 110
+    save(roundtrip, "results/inpainted/tiny9/astro/vae_roundtrip.png")
 
     m1 = write_manifest(
         "results/inpainted/tiny9/astro/manifest.json",
@@ -334,6 +391,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
                 "results/inpainted/tiny9/astro/r80_s0.25_seed0.png",
             ),
         ],
+        roundtrip="results/inpainted/tiny9/astro/vae_roundtrip.png",
     )
     m2 = write_manifest(
         "results/inpainted/alpha/astro/manifest.json",
@@ -411,6 +469,22 @@ def test_metrics_table_values_order_and_dtypes(project: list[str]) -> None:
     identical = df.iloc[2]
     assert identical["mse_outside"] == 0.0 and identical["psnr_outside"] == math.inf
 
+    # The VAE floor of tiny9 (alpha's manifest names no round trip: NaN, path "").
+    # r50, band 1 = (1,2), (1,3), (2,1), (3,1): outside 3 x 3^2 + 4^2 + 5^2 = 68 over 36
+    # elements; band 25 over 12; far (0,0) and (3,0): 27 + 16 = 43 over 24.
+    # r80 (outside (0,0..3), (1,0), (2,0), (3,0); far only (0,0); (2,1) is inside):
+    # outside 27 + 16 over 21; band 16 over 18; far 27 over 3.
+    floors = df[["mse_outside_vae", "mse_outside_band_vae", "mse_outside_far_vae"]]
+    assert floors.iloc[0].tolist() == [68 / 36, 25 / 12, 43 / 24]
+    assert floors.iloc[1].isna().all()
+    assert floors.iloc[2].tolist() == floors.iloc[3].tolist() == [43 / 21, 16 / 18, 9.0]
+    assert list(df["vae_roundtrip_path"]) == [
+        "results/inpainted/tiny9/astro/vae_roundtrip.png",
+        "",
+        "results/inpainted/tiny9/astro/vae_roundtrip.png",
+        "results/inpainted/tiny9/astro/vae_roundtrip.png",
+    ]
+
     assert df.loc[0, "inpainted_path"] == "results/inpainted/tiny9/astro/r50_s0.1_seed1.png"
     assert df.loc[0, "mask_path"] == "results/masks/astro/r50.png"
     assert set(df["image_path"]) == {"results/images/astro.png"}
@@ -444,10 +518,31 @@ def test_missing_inpainting_names_file_and_rule(project: list[str]) -> None:
     assert missing in str(info.value)
 
 
+def test_missing_vae_roundtrip_names_file_manifest_and_rule(project: list[str]) -> None:
+    missing = "results/inpainted/tiny9/astro/vae_roundtrip.png"
+    Path(missing).unlink()
+    with pytest.raises(InputError) as info:
+        metrics_table(project, threads=2)
+    message = str(info.value)
+    assert f"VAE round trip {missing} not found (listed in manifest {project[0]})" in message
+    assert "--forcerun" in message and "\n" not in message
+
+
+def test_vae_roundtrip_size_mismatch(project: list[str]) -> None:
+    victim = "results/inpainted/tiny9/astro/vae_roundtrip.png"
+    save(gray(h=4, w=5), victim)
+    with pytest.raises(InputError, match="rerun the inpaint rule") as info:
+        metrics_table(project)
+    assert f"VAE round trip {victim} is 5x4 but image results/images/astro.png is 4x4" in str(
+        info.value
+    )
+
+
 @pytest.mark.parametrize(
     "victim",
     [
         "results/inpainted/tiny9/astro/r50_s0.1_seed1.png",
+        "results/inpainted/tiny9/astro/vae_roundtrip.png",
         "results/masks/astro/r80.png",
         "results/images/astro.png",
     ],
@@ -492,6 +587,7 @@ def test_mask_size_mismatch(project: list[str]) -> None:
         (lambda m: m["inpaintings"][2].update(radius_pct=True), "inpaintings[2].radius_pct"),
         (lambda m: m.pop("model"), "'model'"),
         (lambda m: m.update(pipeline=["study"]), "'pipeline'"),
+        (lambda m: m.update(vae_roundtrip_path=None), "'vae_roundtrip_path'"),
         (lambda m: m["inpaintings"][0].update(radius_pct=0), "radius_pct"),
         (lambda m: m.update(inpaintings={"a": 1}), "'inpaintings'"),
     ],

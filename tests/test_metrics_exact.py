@@ -72,18 +72,29 @@ def reference_metrics(
     flat: np.ndarray | None,
     textured: np.ndarray | None,
     radius_px: int | None = None,
+    roundtrip: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """The definitions, written plainly (the pre-optimisation implementation's formulas;
-    the white-disc number as the study's plot_diff_disc wrote it)."""
+    the white-disc number as the study's plot_diff_disc wrote it; the VAE floor as the
+    same MSEs against ``roundtrip``)."""
     outside = ~inpaint
     diff = a.astype(np.int64) - b.astype(np.int64)
     square = (diff**2).sum(axis=2)
     band = edt_band(inpaint, band_px)
     far = outside & ~band
 
-    def mean(where: np.ndarray) -> float:
+    def mean(where: np.ndarray, squares: np.ndarray = square) -> float:
         n = int(where.sum())
-        return math.nan if n == 0 else float(square[where].sum()) / (3 * n)
+        return math.nan if n == 0 else float(squares[where].sum()) / (3 * n)
+
+    floor = {key: math.nan for key in ("vae", "band_vae", "far_vae")}
+    if roundtrip is not None:
+        floor_square = ((a.astype(np.int64) - roundtrip.astype(np.int64)) ** 2).sum(axis=2)
+        floor = {
+            "vae": mean(outside, floor_square),
+            "band_vae": mean(band, floor_square),
+            "far_vae": mean(far, floor_square),
+        }
 
     n_out = int(outside.sum())
     nan = math.nan
@@ -99,6 +110,7 @@ def reference_metrics(
         "n_outside_textured": 0 if textured is None else int((outside & textured).sum()),
         "mse_outside_flat": nan if flat is None else mean(outside & flat),
         "mse_outside_textured": nan if textured is None else mean(outside & textured),
+        **{f"mse_outside_{key}": value for key, value in floor.items()},
     }
     if n_out == 0:
         for key in ("thesis", "psnr", "mae", "max", "frac", "whitedisc"):
@@ -156,8 +168,12 @@ def test_pair_metrics_bit_identical_to_definitions_on_random_pairs() -> None:
             flat, textured = rng.random((h, w)) < 0.5, rng.random((h, w)) < 0.5
         # Any radius whose pi r^2 (<= pi/4 w h) leaves an outside count; sometimes none.
         radius = None if trial % 5 == 0 else int(rng.integers(0, math.isqrt(w * h // 4) + 1))
-        got = pair_metrics(a, b, inpaint, band_px, flat, textured, radius)
-        want = reference_metrics(a, b, inpaint, band_px, flat, textured, radius)
+        roundtrip = None
+        if trial % 3:  # a round trip near the original, or (every 4th) anything
+            noise = rng.integers(-8, 9, a.shape) if trial % 4 else rng.integers(-255, 256, a.shape)
+            roundtrip = np.clip(a.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+        got = pair_metrics(a, b, inpaint, band_px, flat, textured, radius, roundtrip)
+        want = reference_metrics(a, b, inpaint, band_px, flat, textured, radius, roundtrip)
         assert_bit_identical(got, want)
 
 
@@ -169,8 +185,11 @@ def test_pair_metrics_bit_identical_on_photo_sized_disc() -> None:
     flat = np.zeros((416, 640), dtype=bool)
     flat[:150] = True
     radius = circle_radius_px(640, 416, 44)
-    got = pair_metrics(a, b, inpaint, 8, flat, ~flat, radius)
-    assert_bit_identical(got, reference_metrics(a, b, inpaint, 8, flat, ~flat, radius))
+    roundtrip = np.clip(a.astype(np.int16) + rng.integers(-9, 10, a.shape), 0, 255)
+    roundtrip = roundtrip.astype(np.uint8)
+    got = pair_metrics(a, b, inpaint, 8, flat, ~flat, radius, roundtrip)
+    want = reference_metrics(a, b, inpaint, 8, flat, ~flat, radius, roundtrip)
+    assert_bit_identical(got, want)
 
 
 def test_rows_wider_than_uint32_sums_allow() -> None:
@@ -181,9 +200,10 @@ def test_rows_wider_than_uint32_sums_allow() -> None:
     inpaint = np.zeros((2, width), dtype=bool)
     inpaint[:, :3] = True
     assert build_region(inpaint, 1).run_dtype is np.uint64
-    got = pair_metrics(a, b, inpaint, 1)
+    got = pair_metrics(a, b, inpaint, 1, vae_roundtrip=b)
     assert got["mse_outside"] == 65025.0 and got["mse_inside"] == 65025.0
-    assert_bit_identical(got, reference_metrics(a, b, inpaint, 1, None, None))
+    assert got["mse_outside_vae"] == 65025.0
+    assert_bit_identical(got, reference_metrics(a, b, inpaint, 1, None, None, roundtrip=b))
 
 
 def test_images_larger_than_uint32_sums_allow() -> None:
@@ -305,3 +325,78 @@ def test_whitedisc_and_area_are_the_studys_numbers_exactly(
     if width == 640:
         assert want[-1][0] == 166 and int(df["n_inside"].iloc[-1]) == 87061
     assert (df["area_frac_thesis"] < df["area_frac"]).all()
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_vae_floor_columns_from_pngs_equal_definitions(
+    threads: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """metrics_table's floor columns on real PNGs, one round trip for 4 masks x 2
+    strengths, against the plain definitions on the decoded arrays: every row of one mask
+    has that mask's floor, whatever its strength; rows of a manifest without a round
+    trip have NaN floors."""
+    monkeypatch.chdir(tmp_path)
+    width, height = 640, 416
+    rng = np.random.default_rng(17)
+    original = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    roundtrip = np.clip(original.astype(np.int16) + rng.integers(-6, 7, original.shape), 0, 255)
+    Image.fromarray(original).save("original.png")
+    Image.fromarray(roundtrip.astype(np.uint8)).save("vae_roundtrip.png")
+    radii = [20.0, 31.02, 44.49, 80.0]
+    entries, want = [], {}
+    for k, pct in enumerate(radii):
+        mask = np.asarray(circle_mask(width, height, pct))
+        Image.fromarray(mask).save(f"mask{k}.png")
+        inpaint = inpaint_region(mask)
+        # The definitions on the decoded PNGs (what the table reads back).
+        want[pct] = reference_metrics(
+            original,
+            original,
+            inpaint,
+            8,
+            None,
+            None,
+            roundtrip=np.array(Image.open("vae_roundtrip.png")),
+        )
+        for strength in (0.1, 0.9):
+            noise = rng.integers(-30, 31, original.shape)
+            inpainted = np.clip(original.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+            Image.fromarray(inpainted).save(f"inpainted{k}_{strength}.png")
+            entries.append(
+                {
+                    "experiment": "mask_size_sweep",
+                    "radius_pct": pct,
+                    "strength": strength,
+                    "seed": 0,
+                    "steps_run": 1,
+                    "mode": "denoise",
+                    "mask_path": f"mask{k}.png",
+                    "inpainted_path": f"inpainted{k}_{strength}.png",
+                }
+            )
+    manifest = {
+        "model": "m",
+        "image": "img",
+        "image_path": "original.png",
+        "steps": 2,
+        "vae_roundtrip_path": "vae_roundtrip.png",
+        "inpaintings": entries,
+    }
+    Path("manifest.json").write_text(json.dumps(manifest))
+    old = {key: value for key, value in manifest.items() if key != "vae_roundtrip_path"}
+    Path("old.json").write_text(json.dumps({**old, "model": "old"}))
+    # The floor depends on the mask: a table that measured one mask for all would fail.
+    assert len({want[pct]["mse_outside_vae"] for pct in radii}) == len(radii)
+    df = metrics_table(["manifest.json", "old.json"], threads=threads)
+    floor = ["mse_outside_vae", "mse_outside_band_vae", "mse_outside_far_vae"]
+    new, before = df[df["model"] == "m"], df[df["model"] == "old"]
+    assert len(new) == len(before) == 8
+    for _, row in new.iterrows():
+        assert [row[key] for key in floor] == [want[row["radius_pct"]][key] for key in floor]
+    assert set(new["vae_roundtrip_path"]) == {"vae_roundtrip.png"}
+    assert before[floor].isna().all().all() and set(before["vae_roundtrip_path"]) == {""}
+    # The inpaintings' own columns do not depend on the round trip.
+    own = [c for c in COLUMNS if c not in (*floor, "vae_roundtrip_path", "model")]
+    pd.testing.assert_frame_equal(
+        new[own].reset_index(drop=True), before[own].reset_index(drop=True), check_exact=True
+    )

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from maskleak.errors import InputError
 from maskleak.inpaint import Settings, Task, run_job
@@ -157,6 +158,33 @@ def test_merged_parts_equal_metrics_table_exactly(workdir: dict) -> None:
     pd.testing.assert_frame_equal(
         pd.read_parquet("results/metrics-reversed.parquet"), expected, check_exact=True
     )
+
+
+def test_vae_floor_of_real_round_trips(workdir: dict) -> None:
+    """The floor columns from the round trip run_job saved: the plain definition on its
+    PNG, and at strength 0 (today's pipeline: the inpainting IS the round trip, mode
+    vae_roundtrip) exactly the inpainting's own error."""
+    table = metrics_table(_manifests(workdir), region_maps=_region_maps(workdir))
+    for name, made in workdir["images"].items():
+        manifest = json.loads(Path(made["manifest"]).read_text())
+        roundtrip_path = manifest["vae_roundtrip_path"]
+        assert roundtrip_path == f"results/inpainted/tiny/{name}/vae_roundtrip.png"
+        original = np.asarray(Image.open(made["image"]).convert("RGB")).astype(np.int64)
+        roundtrip = np.asarray(Image.open(roundtrip_path).convert("RGB")).astype(np.int64)
+        square = ((original - roundtrip) ** 2).sum(axis=2)
+        rows = table[table["image"] == name]
+        assert set(rows["vae_roundtrip_path"]) == {roundtrip_path}
+        for _, row in rows.iterrows():
+            outside = np.asarray(Image.open(row["mask_path"]).convert("L")) <= 127
+            assert row["mse_outside_vae"] == square[outside].sum() / (3 * outside.sum())
+        zero = rows[rows["strength"] == 0.0]
+        assert set(zero["mode"]) == {"vae_roundtrip"} and len(zero) == len(RADII)
+        for key in ("mse_outside", "mse_outside_band", "mse_outside_far"):
+            assert (zero[key] == zero[f"{key}_vae"]).all(), key
+        # Denoised rows (9-channel model: every latent regenerated) lie above the floor.
+        denoised = rows[rows["strength"] > 0]
+        assert (denoised["mse_outside_far"] > denoised["mse_outside_far_vae"]).all()
+        assert (rows["mse_outside_vae"] > 0).all()
 
 
 def test_band_px_reaches_parts(workdir: dict) -> None:

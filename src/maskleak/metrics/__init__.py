@@ -10,6 +10,11 @@ true MSE (see :func:`pair_metrics`). The mask-size one also takes the disc's are
 study did, ``pi r²`` from the radius formula (``disc``), and so does ``area_frac_thesis``,
 the study's x axis; ``area_frac`` counts the drawn pixels.
 
+The ``*_vae`` columns are the VAE floor: the same true MSEs between the original and its
+VAE round trip (``vae_roundtrip.png``, which each inpaint job saves and its manifest
+names), measured once per model, image and mask and set beside each inpainting; NaN for a
+manifest written before the round trip existed.
+
 The table is built either at once (:func:`metrics_table`, :func:`write_metrics`) or one
 inpaint manifest at a time (:func:`write_image_metrics`) and then merged
 (:func:`merge_metrics`); both give the same frame, bit for bit.

@@ -53,9 +53,13 @@ DTYPES: dict[str, str] = {
     "mse_outside_far": "float64",
     "mse_outside_flat": "float64",
     "mse_outside_textured": "float64",
+    "mse_outside_vae": "float64",
+    "mse_outside_band_vae": "float64",
+    "mse_outside_far_vae": "float64",
     "image_path": "str",
     "mask_path": "str",
     "inpainted_path": "str",
+    "vae_roundtrip_path": "str",
 }
 COLUMNS: tuple[str, ...] = tuple(DTYPES)
 

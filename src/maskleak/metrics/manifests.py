@@ -34,6 +34,9 @@ class Entry:
     mode: str
     mask_path: str
     inpainted_path: str
+    #: The image's VAE round trip (encode to the posterior mode, decode; the manifest's
+    #: top-level ``vae_roundtrip_path``); None for a manifest written before it existed.
+    vae_roundtrip_path: str | None = None
 
 
 def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: str) -> Any:
@@ -63,7 +66,9 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: st
 def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
     """The entries of one inpaint manifest, each field type-checked; InputError naming
     the manifest and the key for anything missing or malformed. A manifest without the
-    top-level ``pipeline`` key is read as :data:`DEFAULT_PIPELINE`."""
+    top-level ``pipeline`` key is read as :data:`DEFAULT_PIPELINE`; one without
+    ``vae_roundtrip_path`` (written before the inpaint job saved the round trip) gives
+    entries whose ``vae_roundtrip_path`` is None (their VAE-floor metrics are NaN)."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as handle:
@@ -83,6 +88,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
     image = _field(data, "image", "str", name, "")
     image_path = _field(data, "image_path", "str", name, "")
     steps = _field(data, "steps", "int", name, "")
+    # Optional too: older manifests have no VAE round trip to measure the floor with.
+    roundtrip = None
+    if "vae_roundtrip_path" in data:
+        roundtrip = _field(data, "vae_roundtrip_path", "str", name, "")
     items = data.get("inpaintings")
     if not isinstance(items, list):
         raise InputError(
@@ -110,6 +119,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
                 mode=_field(item, "mode", "str", name, where),
                 mask_path=_field(item, "mask_path", "str", name, where),
                 inpainted_path=_field(item, "inpainted_path", "str", name, where),
+                vae_roundtrip_path=roundtrip,
             )
         )
     return entries

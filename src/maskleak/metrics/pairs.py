@@ -1,4 +1,5 @@
-"""Error metrics between an original and its inpainting, split by the mask.
+"""Error metrics between an original and its inpainting, split by the mask, and the VAE
+floor (:func:`floor_metrics`): the same errors of the image's VAE round trip.
 
 All sums are exact integers (an 8-bit difference squared fits uint16, a row's sum of
 squares uint32), so every float metric is an exact integer sum divided once: bit for
@@ -81,19 +82,13 @@ def _mean(total: int, n: int) -> float:
     return math.nan if n == 0 else total / (3 * n)
 
 
-def measure(
-    original: Original, inpainted: np.ndarray, region: Region, radius_px: int | None
-) -> dict[str, Any]:
-    """The metrics of :func:`pair_metrics` for a checked pair (same shape, uint8 RGB) and
-    a checked ``radius_px`` (:func:`maskleak.metrics.disc.check_radius_px`) or None."""
-    a = original.elements
-    b = np.ascontiguousarray(inpainted).reshape(-1)
+def _squared_error_sums(a: np.ndarray, b: np.ndarray, region: Region) -> list[int]:
+    """Exact sums of ``(a - b)²`` over each group of GROUPS, for ``a`` and ``b`` uint8
+    (H*W*3,) contiguous. Leaves ``|a - b|`` in this thread's scratch (``padded[:-1]``
+    of :meth:`_Scratch.arrays`) for :func:`measure`'s other metrics."""
     # work, square and packed_out share memory: each is dead before the next is written.
-    padded, packed, work, square, packed_out = _scratch.arrays(b.size)
+    padded, _, work, square, _ = _scratch.arrays(b.size)
     absolute = padded[:-1]
-    sizes = region.sizes
-    n_outside = sizes[OUTSIDE]
-
     # |a - b| in uint8 (max - min cannot wrap); its square fits uint16 (255^2 = 65025).
     np.maximum(a, b, out=absolute)
     np.subtract(absolute, np.minimum(a, b, out=work), out=absolute)
@@ -104,6 +99,51 @@ def measure(
         sums = group_sums(region, np.add.reduceat(square, region.starts, dtype=region.run_dtype))
     else:
         sums = [0] * len(GROUPS)
+    return sums
+
+
+#: The keys of :func:`floor_metrics`.
+FLOOR_KEYS = ("mse_outside_vae", "mse_outside_band_vae", "mse_outside_far_vae")
+#: :func:`floor_metrics` for an inpainting without a VAE round trip (a manifest written
+#: before the inpaint job saved one): unknown, NaN.
+NO_FLOOR: dict[str, float] = dict.fromkeys(FLOOR_KEYS, math.nan)
+
+
+def floor_metrics(original: Original, roundtrip: np.ndarray, region: Region) -> dict[str, float]:
+    """The VAE floor of the inpaintings made with ``region``'s mask: the true per-element
+    MSE between the original and its VAE round trip (encode, decode, no denoising; uint8
+    (H, W, 3) of the original's shape, checked by the caller) over the outside pixels,
+    the edge band and the far field (keys :data:`FLOOR_KEYS`, NaN for an empty set), by
+    the same exact arithmetic as :func:`measure`'s ``mse_outside`` / ``_band`` / ``_far``.
+    A latent-diffusion pipeline cannot bring its output nearer the original than this
+    (short of pasting pixels back). It is the same for every strength and seed, so the
+    table computes it once per image, model and mask."""
+    sums = _squared_error_sums(
+        original.elements, np.ascontiguousarray(roundtrip).reshape(-1), region
+    )
+    sizes = region.sizes
+    return {
+        "mse_outside_vae": _mean(sums[OUTSIDE], sizes[OUTSIDE]),
+        "mse_outside_band_vae": _mean(sums[BAND], sizes[BAND]),
+        "mse_outside_far_vae": _mean(sums[FAR], sizes[FAR]),
+    }
+
+
+def measure(
+    original: Original, inpainted: np.ndarray, region: Region, radius_px: int | None
+) -> dict[str, Any]:
+    """The metrics of :func:`pair_metrics` but the VAE floor's (:func:`floor_metrics`)
+    for a checked pair (same shape, uint8 RGB) and a checked ``radius_px``
+    (:func:`maskleak.metrics.disc.check_radius_px`) or None."""
+    a = original.elements
+    b = np.ascontiguousarray(inpainted).reshape(-1)
+    sums = _squared_error_sums(a, b, region)
+    # The same scratch: absolute holds |a - b|; work (and packed_out, sharing its buffer)
+    # is free again.
+    padded, packed, work, _, packed_out = _scratch.arrays(b.size)
+    absolute = padded[:-1]
+    sizes = region.sizes
+    n_outside = sizes[OUTSIDE]
 
     values: dict[str, Any] = {
         "n_outside": n_outside,
@@ -176,14 +216,18 @@ def _whitedisc_thesis(
     return wrapped_sum / n_elements / outside_count_thesis(width, height, radius_px)
 
 
-def check_pair(original: np.ndarray, inpainted: np.ndarray, inpaint: np.ndarray) -> None:
-    for name, arr in (("original", original), ("inpainted", inpainted)):
+def check_pair(
+    original: np.ndarray, inpainted: np.ndarray, inpaint: np.ndarray, label: str = "inpainted"
+) -> None:
+    """InputError unless both images are uint8 (H, W, 3) of one shape and ``inpaint`` is
+    bool (H, W); ``label`` names the second image in the message."""
+    for name, arr in (("original", original), (label, inpainted)):
         if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
             raise InputError(
                 f"{name} image must be a uint8 (H, W, 3) array, got {arr.dtype} {arr.shape}"
             )
     if original.shape != inpainted.shape:
-        raise InputError(f"original {original.shape} and inpainted {inpainted.shape} sizes differ")
+        raise InputError(f"original {original.shape} and {label} {inpainted.shape} sizes differ")
     if inpaint.dtype != np.bool_ or inpaint.shape != original.shape[:2]:
         raise InputError(
             f"inpaint region must be a bool {original.shape[:2]} array, "
@@ -199,6 +243,7 @@ def pair_metrics(
     flat: np.ndarray | None = None,
     textured: np.ndarray | None = None,
     radius_px: int | None = None,
+    vae_roundtrip: np.ndarray | None = None,
 ) -> dict[str, float | int]:
     """Error metrics between an original and its inpainting, split by the mask.
 
@@ -220,12 +265,18 @@ def pair_metrics(
     inpaint pixel; ``band_px=8`` is one latent cell of an 8x VAE), and
     ``n_outside_flat`` / ``n_outside_textured`` / ``mse_outside_flat`` /
     ``mse_outside_textured`` over outside pixels where the bool (H, W) arrays ``flat`` /
-    ``textured`` are True (0 and NaN when they are not given).
+    ``textured`` are True (0 and NaN when they are not given); and the VAE floor
+    ``mse_outside_vae`` / ``mse_outside_band_vae`` / ``mse_outside_far_vae``, the same
+    three true MSEs between the original and ``vae_roundtrip`` (uint8 (H, W, 3): the
+    original encoded and decoded by the model's VAE, :func:`floor_metrics`; NaN when it
+    is None).
 
     Empty sets give NaN (all outside metrics when the mask covers everything).
     Raises InputError when dtypes or shapes do not match, or for a ``radius_px`` that is
     not an integer >= 0 with ``pi*radius_px**2`` below the image's area."""
     check_pair(original, inpainted, inpaint)
+    if vae_roundtrip is not None:
+        check_pair(original, vae_roundtrip, inpaint, "VAE round trip")
     if radius_px is not None:
         height, width = inpaint.shape
         radius_px = check_radius_px(radius_px, width, height)
@@ -233,4 +284,8 @@ def pair_metrics(
         if arr is not None and (arr.dtype != np.bool_ or arr.shape != inpaint.shape):
             raise InputError(f"{name} must be a bool {inpaint.shape} array")
     region = build_region(inpaint, band_px, flat, textured)
-    return measure(prepare_original(original), inpainted, region, radius_px)
+    prepared = prepare_original(original)
+    values = measure(prepared, inpainted, region, radius_px)
+    if vae_roundtrip is None:
+        return {**values, **NO_FLOOR}
+    return {**values, **floor_metrics(prepared, vae_roundtrip, region)}

@@ -23,7 +23,13 @@ from maskleak.landscapes import FLAT, TEXTURED
 from maskleak.metrics.columns import arrow_table, sort_rows, typed_frame
 from maskleak.metrics.disc import area_frac_thesis
 from maskleak.metrics.manifests import Entry, read_manifest
-from maskleak.metrics.pairs import Original, measure, prepare_original
+from maskleak.metrics.pairs import (
+    NO_FLOOR,
+    Original,
+    floor_metrics,
+    measure,
+    prepare_original,
+)
 from maskleak.metrics.parts import write_table
 from maskleak.metrics.regions import Region, build_region
 from maskleak.provenance import write_parquet
@@ -66,6 +72,15 @@ class _Mask:
 
 
 _Content = tuple[np.ndarray, np.ndarray] | None
+#: A VAE floor's key: (round trip, original, mask, image) paths and name; the floor is
+#: the same for every strength and seed made with them.
+_FloorKey = tuple[str, str, str, str]
+
+
+def _floor_key(entry: Entry) -> _FloorKey | None:
+    if entry.vae_roundtrip_path is None:
+        return None
+    return (entry.vae_roundtrip_path, entry.image_path, entry.mask_path, entry.image)
 
 
 @functools.cache
@@ -82,7 +97,8 @@ def missing_inpainting_hint(manifest: str) -> str:
 
 class _Inputs:
     """The decoded inputs of a set of entries, each loaded once and released after its
-    last entry: originals, masks, region maps and the regions built from them."""
+    last entry: originals, masks, region maps and the regions built from them, the VAE
+    round trips and the floors measured with them (once per round trip and mask)."""
 
     def __init__(
         self, entries: Sequence[Entry], band_px: int, region_maps: Mapping[str, str]
@@ -102,6 +118,15 @@ class _Inputs:
         self.regions: _OnceCache[tuple[str, str], Region] = _OnceCache(
             self._build_region, Counter((e.mask_path, e.image) for e in entries)
         )
+        with_floor = [e for e in entries if e.vae_roundtrip_path is not None]
+        self.roundtrips: _OnceCache[str, np.ndarray] = _OnceCache(
+            self._load_roundtrip, Counter(e.vae_roundtrip_path for e in with_floor)
+        )
+        self.floors: _OnceCache[_FloorKey, dict[str, float]] = _OnceCache(
+            self._measure_floor, Counter(_floor_key(e) for e in with_floor)
+        )
+        # The manifest that lists each round trip, for the missing-file hint.
+        self._listed_in = {e.vae_roundtrip_path: e.manifest for e in with_floor}
 
     def _load_content(self, image: str) -> _Content:
         if image not in self._maps:
@@ -121,6 +146,21 @@ class _Inputs:
         content = self.contents.get(image)
         flat, textured = content if content is not None else (None, None)
         return build_region(self.masks.get(mask_path).inpaint, self._band_px, flat, textured)
+
+    def _load_roundtrip(self, path: str) -> np.ndarray:
+        return read_pixels(
+            path, "RGB", "VAE round trip", missing_inpainting_hint(self._listed_in[path])
+        )
+
+    def _measure_floor(self, key: _FloorKey) -> dict[str, float]:
+        # Only called from row() after the entry's original, round trip and region were
+        # loaded and their sizes checked; the entry still holds them.
+        roundtrip, image_path, mask_path, image = key
+        return floor_metrics(
+            self.originals.get(image_path),
+            self.roundtrips.get(roundtrip),
+            self.regions.get((mask_path, image)),
+        )
 
     @staticmethod
     def inpainted(entry: Entry) -> np.ndarray:
@@ -161,11 +201,15 @@ class _Inputs:
                 )
             radius_px = _radius_px(entry, width, height)
             values = measure(original, inpainted, region, radius_px)
+            floor = self._floor(entry, original)
         finally:
             self.originals.done(entry.image_path)
             self.contents.done(entry.image)
             self.masks.done(entry.mask_path)
             self.regions.done((entry.mask_path, entry.image))
+            if entry.vae_roundtrip_path is not None:
+                self.roundtrips.done(entry.vae_roundtrip_path)
+                self.floors.done(_floor_key(entry))  # type: ignore[arg-type]
         return {
             "experiment": entry.experiment,
             "model": entry.model,
@@ -184,10 +228,27 @@ class _Inputs:
             "height": height,
             "band_px": region.band_px,
             **values,
+            **floor,
             "image_path": entry.image_path,
             "mask_path": entry.mask_path,
             "inpainted_path": entry.inpainted_path,
+            "vae_roundtrip_path": entry.vae_roundtrip_path or "",
         }
+
+    def _floor(self, entry: Entry, original: Original) -> dict[str, float]:
+        """The VAE floor of ``entry`` (NaN without a round trip in its manifest)."""
+        key = _floor_key(entry)
+        if key is None:
+            return NO_FLOOR
+        roundtrip = self.roundtrips.get(key[0])
+        if roundtrip.shape != original.pixels.shape:
+            height, width = original.pixels.shape[:2]
+            raise InputError(
+                f"VAE round trip {key[0]} is {roundtrip.shape[1]}x{roundtrip.shape[0]} but "
+                f"image {entry.image_path} is {width}x{height} (manifest {entry.manifest}); "
+                "rerun the inpaint rule"
+            )
+        return self.floors.get(key)
 
 
 def _radius_px(entry: Entry, width: int, height: int) -> int:
