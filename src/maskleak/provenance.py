@@ -155,6 +155,22 @@ def write_parquet(table: Any, path: str | os.PathLike[str], record: Mapping[str,
         pq.write_table(arrow, tmp)
 
 
+def read_table(path: str | os.PathLike[str], name: str) -> Any:
+    """The Parquet table at ``path`` as a pandas DataFrame; InputError naming it and the
+    rule that makes it (``name``: metrics, trends, ...) when it is missing or unreadable."""
+    import pandas as pd
+
+    from maskleak.errors import InputError
+
+    where = os.fspath(path)
+    try:
+        return pd.read_parquet(where)
+    except FileNotFoundError:
+        raise InputError(f"{name} table {where} not found; rerun the {name} rule") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{name} table {where} is not readable Parquet: {exc}") from exc
+
+
 def read_parquet_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     import pyarrow.parquet as pq
 

@@ -42,7 +42,7 @@ import pandas as pd
 
 from maskleak import bootstrap
 from maskleak.errors import InputError
-from maskleak.provenance import write_parquet
+from maskleak.provenance import read_table, write_parquet
 
 #: Column order of the trends table (mirrors workflow/schemas/trends.columns.yaml).
 COLUMNS: tuple[str, ...] = (
@@ -377,12 +377,7 @@ def fit_trends(metrics: pd.DataFrame) -> pd.DataFrame:
 def write_trends(metrics_path: str | os.PathLike[str], out_path: str | os.PathLike[str]) -> None:
     """Read the metrics Parquet, fit the trends, write them atomically with provenance."""
     name = os.fspath(metrics_path)
-    try:
-        metrics = pd.read_parquet(name)
-    except FileNotFoundError:
-        raise InputError(f"metrics table {name} not found; rerun the metrics rule") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"metrics table {name} is not readable Parquet: {exc}") from exc
+    metrics = read_table(name, "metrics")
     try:
         trends = fit_trends(metrics)
     except InputError as exc:

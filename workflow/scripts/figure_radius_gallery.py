@@ -1,6 +1,6 @@
-from maskleak.figures.common import read_table
 from maskleak.figures.radius_gallery import radius_gallery
 from maskleak.logs import log_to
+from maskleak.provenance import read_table
 
 with log_to(snakemake.log[0]):
     metrics = read_table(snakemake.input.metrics, "metrics")

@@ -37,18 +37,6 @@ MSE_LABEL = "outside-mask MSE ((8-bit level)²)"
 THESIS_MSE_LABEL = "thesis uint8 MSE ((8-bit level)², wraps mod 256)"
 
 
-def read_table(path: str | os.PathLike[str], name: str) -> pd.DataFrame:
-    """The Parquet table at ``path``; InputError naming it (``name``: metrics, trends)
-    when it is missing or unreadable."""
-    where = os.fspath(path)
-    try:
-        return pd.read_parquet(where)
-    except FileNotFoundError:
-        raise InputError(f"{name} table {where} not found; rerun the {name} rule") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{name} table {where} is not readable Parquet: {exc}") from exc
-
-
 def require_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:

@@ -11,28 +11,11 @@ import pandas as pd
 from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
 from maskleak.figures.common import count, require_columns
+from maskleak.trends import COLUMNS
 
 _KEY_COLUMNS = ("experiment", "model", "scope", "image", "strength", "metric", "x", "degree")
-_RECORD_KEYS = (
-    "degree",
-    "c2",
-    "c1",
-    "c0",
-    "c2_lo",
-    "c2_hi",
-    "c1_lo",
-    "c1_hi",
-    "c0_lo",
-    "c0_hi",
-    "r2",
-    "n_points",
-    "n_images",
-    "n_seeds",
-    "n_resamples",
-    "x_min",
-    "x_max",
-    "equation",
-)
+#: A fit's values the figures record: the trends columns from degree to equation.
+_RECORD_KEYS = COLUMNS[COLUMNS.index("degree") : COLUMNS.index("reason")]
 _MINUS = "\u2212"
 
 
