@@ -53,6 +53,8 @@ def row(experiment: str, image: int, strength: float, seed: int, **values: float
         "frac_changed_outside": 0.5,
         "mse_outside_band": 20.0,
         "mse_outside_far": 5.0,
+        "mse_outside_vae": 4.0,
+        "mse_outside_far_vae": 5.0,
         "mse_outside_flat": math.nan,
         "mse_outside_textured": math.nan,
     }
@@ -232,7 +234,29 @@ def test_claim1_mean_over_strengths_above_zero() -> None:
     assert found["verdict"] == HOLDS
     assert found["ci_low"] >= 5.0 and found["ci_high"] <= 7.0
     assert "20.0 %" in found["evidence"]  # mean share of changed outside pixels
-    assert pick(table, 1, "mse_outside_thesis")["value"] == pytest.approx(0.8 * 6.0)
+    # The floor (row default 4) is 4 of the mean 6: 66.7 %.
+    assert (
+        "the VAE round trip alone (the floor) accounts for 4.00 of it, 66.7 %"
+        in (found["evidence"])
+    )
+    wrapped = pick(table, 1, "mse_outside_thesis")
+    assert wrapped["value"] == pytest.approx(0.8 * 6.0)
+    assert "floor" not in wrapped["evidence"]  # the wrapped number has no floor
+
+
+def test_claim1_floor_share_over_the_rows_with_one() -> None:
+    # Image 0's rows come from an old manifest (no floor): the share is over images 1, 2,
+    # mean mse_outside 6.5 (5 + i + 4 s over s = 0.5, 1), floor 1 + i: 2.5, 38.5 %.
+    metrics = strength_sweep(
+        lambda i, s, k: 2.0 + i + 4 * s,
+        mse_outside_vae=lambda i, s, k: math.nan if i == 0 else 1.0 + i,
+    )
+    found = pick(claims_table(metrics, n_resamples=N), 1)
+    assert found["value"] == pytest.approx(6.0)  # all 3 images
+    assert "accounts for 2.50 of it, 38.5 %" in found["evidence"]
+    none = strength_sweep(lambda i, s, k: 2.0 + i, mse_outside_vae=lambda i, s, k: math.nan)
+    found = pick(claims_table(none, n_resamples=N), 1)
+    assert found["verdict"] == HOLDS and "floor" not in found["evidence"]
 
 
 def test_claim1_no_change_does_not_hold() -> None:
@@ -342,22 +366,85 @@ def test_claim3_needs_three_images_and_both_sides() -> None:
     assert found["verdict"] == NOT_TESTABLE and "no strength at or above 0.6" in found["evidence"]
 
 
-def test_claim8_far_field_at_floor_and_rising() -> None:
-    floor = strength_sweep(lambda i, s, k: 10 + 5 * s, mse_outside_far=lambda i, s, k: 2.0 + i)
-    found = pick(claims_table(floor, n_resamples=N), 8)
+def test_claim8_far_field_on_the_floor_does_not_hold() -> None:
+    # Today's pipeline, 4-channel UNet: the far field ends on clean latents, its error is
+    # the VAE round trip's at every strength (per image 2 + i).
+    floor = strength_sweep(
+        lambda i, s, k: 10 + 5 * s,
+        mse_outside_far=lambda i, s, k: 2.0 + i,
+        mse_outside_far_vae=lambda i, s, k: 2.0 + i,
+    )
+    table = claims_table(floor, n_resamples=N)
+    found = pick(table, 8)
+    assert found["statistic"] == "mse_outside_far − mse_outside_far_vae at strength > 0"
     assert (found["value"], found["ci_low"], found["ci_high"]) == (0.0, 0.0, 0.0)
-    assert found["margin"] == pytest.approx(PRACTICAL_REL * 3.0)  # far field at s = 0
+    # margin: 10 % of the far-field floor at strength > 0, mean of 2, 3, 4
+    assert found["margin"] == pytest.approx(PRACTICAL_REL * 3.0)
     assert found["verdict"] == DOES_NOT_HOLD
     assert "diffusers pipeline" in found["evidence"]
-    rising = strength_sweep(
-        lambda i, s, k: 10 + 5 * s, mse_outside_far=lambda i, s, k: 2.0 + i + 3 * s
+    evidence = found["evidence"]
+    assert "exceeds its VAE floor (3.00, the image's VAE round trip) by 0 at the lowest" in evidence
+    assert "and by 0 at strength > 0, 0 % of the floor (95 % CI 0 to 0 over 3" in evidence
+    assert "blends the clean image latents back" in found["evidence"]
+    assert pick(table, 8, "mse_outside_thesis")["verdict"] == NOT_TESTABLE
+
+
+def test_claim8_study_pipeline_excess_at_every_strength_holds() -> None:
+    # The study's pipeline leaves the kept latents noised at the last t, the same at
+    # every strength: a constant excess of 1.5 over the floor. The old statistic (far
+    # field at the top minus at the lowest strength) was 0 here and could not see it.
+    metrics = strength_sweep(
+        lambda i, s, k: 10 + 5 * s,
+        mse_outside_far=lambda i, s, k: 3.5 + i,
+        mse_outside_far_vae=lambda i, s, k: 2.0 + i,
     ).assign(model="tiny4_study", pipeline="study")
-    table = claims_table(rising, n_resamples=N)
-    found = pick(table, 8, model="tiny4_study")
-    assert found["value"] == pytest.approx(3.0)
+    found = pick(claims_table(metrics, n_resamples=N), 8, model="tiny4_study")
+    assert found["value"] == pytest.approx(1.5)
+    assert found["ci_low"] == pytest.approx(1.5) and found["ci_high"] == pytest.approx(1.5)
+    assert found["margin"] == pytest.approx(0.3)
     assert found["verdict"] == HOLDS
-    assert "study pipeline" in found["evidence"] and "Legacy" in found["evidence"]
-    assert pick(table, 8, "mse_outside_thesis", "tiny4_study")["verdict"] == NOT_TESTABLE
+    evidence = found["evidence"]
+    assert "With the study pipeline" in evidence and "Legacy" in evidence
+    assert "by 1.50 at the lowest strength, 0, and by 1.50 at strength > 0" in evidence
+    assert "+50.0 % of the floor (95 % CI 1.50 to 1.50 over 3 images)" in evidence  # 1.5 / 3
+    assert "strength 0 (one UNet step) included" in evidence
+    assert "real but small" not in evidence
+
+
+def test_claim8_regenerated_far_field_and_small_excess() -> None:
+    # A 9-channel UNet regenerates every latent: the excess grows with strength and is
+    # 0 at strength 0 (no step runs: the inpainting is the round trip).
+    regenerated = strength_sweep(
+        lambda i, s, k: 10 + 5 * s,
+        mse_outside_far=lambda i, s, k: 2.0 + i + 10 * s,
+        mse_outside_far_vae=lambda i, s, k: 2.0 + i,
+    )
+    found = pick(claims_table(regenerated, n_resamples=N), 8)
+    assert found["value"] == pytest.approx(7.5)  # mean of 10 s over s = 0.5, 1
+    assert found["verdict"] == HOLDS
+    assert "by 0 at the lowest strength, 0, and by 7.50 at strength > 0" in found["evidence"]
+    # Above 0 everywhere but well within 10 % of a floor of 10: real but small.
+    small = strength_sweep(
+        lambda i, s, k: 10.0,
+        mse_outside_far=lambda i, s, k: 10.1 + rng_noise(5, 0.01)(i, s, k),
+        mse_outside_far_vae=lambda i, s, k: 10.0,
+        seeds=(0, 1),
+    )
+    found = pick(claims_table(small, n_resamples=N), 8)
+    assert 0 < found["ci_low"] < found["ci_high"] < found["margin"] == pytest.approx(1.0)
+    assert found["verdict"] == HOLDS
+    assert "real but small" in found["evidence"]
+
+
+def test_claim8_needs_the_floor_and_a_strength_above_zero() -> None:
+    old = strength_sweep(lambda i, s, k: 10 + 5 * s, mse_outside_far_vae=lambda i, s, k: math.nan)
+    found = pick(claims_table(old, n_resamples=N), 8)
+    assert found["verdict"] == NOT_TESTABLE and math.isnan(found["value"])
+    assert "no VAE floor" in found["evidence"] and "rerun the inpaint" in found["evidence"]
+    assert (found["n_images"], found["n_seeds"]) == (3, 1)
+    only_zero = strength_sweep(lambda i, s, k: 10.0, strengths=(0.0,))
+    found = pick(claims_table(only_zero, n_resamples=N), 8)
+    assert found["verdict"] == NOT_TESTABLE and "at a strength > 0" in found["evidence"]
 
 
 # --- claims 4 and 5 ---------------------------------------------------------------------

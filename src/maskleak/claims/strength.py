@@ -1,7 +1,9 @@
 """Claims 1, 2, 3 and 8, tested on the strength sweep (the study's experiment 1).
 
 ``rows`` is always one model's strength-sweep rows of the metrics table; ``metric`` the
-column tested (``mse_outside`` or the study's wrapped ``mse_outside_thesis``).
+column tested (``mse_outside`` or the study's wrapped ``mse_outside_thesis``). Claims 1
+and 8 also read the VAE floor (``mse_outside_vae``, ``mse_outside_far_vae``: the error of
+the image's VAE round trip over the same pixels).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import numpy as np
 import pandas as pd
 
 from maskleak.claims.estimate import (
-    by_image,
     cell_means,
     estimate,
     finding,
@@ -40,7 +41,10 @@ def _strengths_text(strengths: np.ndarray) -> str:
 def changes_outside(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
     """Claim 1, inpainting changes pixels outside the mask: the mean of ``metric`` over
     the inpaintings with strength > 0 (per image, then over images) must exceed 0. The
-    evidence adds the mean share of outside pixels that changed (frac_changed_outside)."""
+    evidence adds the mean share of outside pixels that changed (frac_changed_outside)
+    and, for the true MSE, how much of it the VAE floor (``mse_outside_vae``, the VAE
+    round trip's error over the same pixels) already is: the part no latent-diffusion
+    pipeline avoids, whatever it does inside the mask."""
     statistic = f"mean {metric} at strength > 0"
     unit = "(0-255 pixel value)^2" if metric == "mse_outside" else "wrapped uint8 units"
     used = _finite(rows[rows["strength"] > 0], metric)
@@ -48,14 +52,29 @@ def changes_outside(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int
         return not_testable(statistic, unit, f"Not testable: {_NO_SWEEP} at a strength > 0.")
 
     def mean_and_share(frame: pd.DataFrame) -> list[float]:
-        return [image_mean(frame, metric), image_mean(frame, "frac_changed_outside")]
+        # The floor's share over the rows that have one (all of them, from current
+        # manifests), so that both means cover the same inpaintings.
+        with_floor = frame[frame["mse_outside_vae"].notna()]
+        return [
+            image_mean(frame, metric),
+            image_mean(frame, "frac_changed_outside"),
+            image_mean(with_floor, "mse_outside_vae"),
+            image_mean(with_floor, metric),
+        ]
 
-    est = estimate(used, [metric, "frac_changed_outside"], mean_and_share, n_resamples, seed)
+    columns = [metric, "frac_changed_outside", "mse_outside_vae"]
+    est = estimate(used, columns, mean_and_share, n_resamples, seed)
     evidence = (
         f"Over {len(used)} inpaintings at strength > 0, {metric} averages"
         f" {number(est.value[0])}, and {number(100 * est.value[1])} % of the outside pixels"
         " differ from the original in at least one channel"
     )
+    floor, level = float(est.value[2]), float(est.value[3])
+    if metric == "mse_outside" and np.isfinite(floor) and level > 0:
+        evidence += (
+            f"; the VAE round trip alone (the floor) accounts for {number(floor)} of it,"
+            f" {number(100 * floor / level)} %"
+        )
     return finding(
         est,
         statistic=statistic,
@@ -170,65 +189,88 @@ def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int)
 
 _PIPELINE_NOTE = {
     "diffusers": (
-        "today's diffusers pipeline pastes the clean image latents back at the last step,"
-        " so an unchanged far field is the VAE round trip"
+        "today's pipeline with a 4-channel UNet blends the clean image latents back at"
+        " its last step, so its far field should end on the floor (an excess near 0: what"
+        " remains is the posterior sample and the decoder's reach past the mask); a"
+        " 9-channel inpainting UNet gets no blending and regenerates every latent"
     ),
     "study": (
-        "the study's Legacy pipeline leaves the kept latents noised at the last step's t,"
-        " the same t at every strength, so that residual noise does not show in this"
-        " difference"
+        "the study's Legacy pipeline leaves the kept latents noised to its last step's t"
+        " and never pastes the clean ones back, so the excess is there at every strength,"
+        " strength 0 (one UNet step) included"
     ),
 }
+
+#: The far-field error the inpainting adds to the VAE round trip's, per row.
+_FAR_EXCESS = "far_excess"
 
 
 def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
     """Claim 8, the study's hypothesis that noise is added to the whole image: the
-    far-field error (``mse_outside_far``, outside pixels farther than ``band_px`` from
-    the mask) at the highest strength minus at the lowest, per image and then averaged
-    over images, must exceed 0: the denoising reaches pixels far from the mask. Does not
-    hold if the difference is at most 0 or within :data:`PRACTICAL_REL` of the far-field
-    level at the lowest strength: the far field then stays at that level (for a pipeline
-    that keeps clean latents, the VAE floor). The wrapped metric has no far-field
-    version, so it cannot test the claim. The evidence names the model's pipeline
-    (``pipeline`` column): what an unchanged far field means depends on it."""
-    statistic = "mse_outside_far at the highest minus at the lowest strength"
+    far-field excess over the VAE floor, ``mse_outside_far - mse_outside_far_vae``
+    (outside pixels farther than ``band_px`` from the mask, against the image's VAE round
+    trip over the same pixels), averaged over the inpaintings at strength > 0 (per image,
+    then over images), must exceed 0. The VAE's lossy encode/decode is in both terms and
+    cancels: what remains is what denoising leaves far from the mask (residual noise on
+    the kept latents, regenerated latents). Does not hold if the interval lies at or
+    below 0 or within :data:`PRACTICAL_REL` of the far-field floor. The evidence adds the
+    excess at the lowest strength alone and names the model's pipeline (``pipeline``
+    column), which decides what the kept latents end as. The wrapped metric has no
+    far-field version and no floor, so it cannot test the claim; nor can a metrics table
+    without the floor (manifests written before the inpaint job saved its round trip)."""
+    statistic = "mse_outside_far − mse_outside_far_vae at strength > 0"
     unit = "(0-255 pixel value)^2"
     if metric != "mse_outside":
         return not_testable(
             f"{metric}: no far-field version",
             "",
             "Not testable: the metrics table has no far-field version of the study's wrapped"
-            " metric (only the true MSE is split into edge band and far field).",
+            " metric and no VAE floor of it (only the true MSE is split into edge band and"
+            " far field and measured against the VAE round trip).",
         )
-    used = _finite(rows, "mse_outside_far")
-    strengths = np.unique(used["strength"].to_numpy(float))
-    if strengths.size < 2:
+    far = _finite(rows, "mse_outside_far")
+    used = _finite(far, "mse_outside_far_vae")
+    n_images, n_seeds = int(far["image"].nunique()), int(far["seed"].nunique())
+    if used.empty and not far.empty:
         return not_testable(
             statistic,
             unit,
-            f"Not testable: the strength sweep has {strengths.size} strength"
-            f"{'s' if strengths.size != 1 else ''} with a far-field value; the difference"
-            " needs 2.",
-            int(used["image"].nunique()),
-            int(used["seed"].nunique()),
+            "Not testable: the metrics table has no VAE floor for this model"
+            " (mse_outside_far_vae is NaN: its inpaint manifests name no vae_roundtrip.png,"
+            " written before the inpaint job saved it); rerun the inpaint and metrics rules.",
+            n_images,
+            n_seeds,
         )
-    low_s, high_s = float(strengths[0]), float(strengths[-1])
+    if not (used["strength"] > 0).any():
+        return not_testable(
+            statistic,
+            unit,
+            f"Not testable: {_NO_SWEEP} at a strength > 0 with a far-field value (outside"
+            " pixels farther than band_px from the mask) and its VAE floor.",
+            n_images,
+            n_seeds,
+        )
+    used = used.assign(**{_FAR_EXCESS: used["mse_outside_far"] - used["mse_outside_far_vae"]})
+    lowest = float(used["strength"].min())
     pipeline = str(rows["pipeline"].iloc[0])
 
-    def rise_and_floor(frame: pd.DataFrame) -> list[float]:
-        (images, strength_of), far = cell_means(frame, ["strength"], "mse_outside_far")
-        n_images = int(images.max()) + 1
-        low_far = by_image(images[strength_of == low_s], far[strength_of == low_s], n_images)
-        high_far = by_image(images[strength_of == high_s], far[strength_of == high_s], n_images)
-        return [float(np.nanmean(high_far - low_far)), float(np.nanmean(low_far))]
+    def excess_and_floor(frame: pd.DataFrame) -> list[float]:
+        above = frame[frame["strength"] > 0]
+        return [
+            image_mean(above, _FAR_EXCESS),
+            image_mean(frame[frame["strength"] == lowest], _FAR_EXCESS),
+            image_mean(above, "mse_outside_far_vae"),
+        ]
 
-    est = estimate(used, ["strength", "mse_outside_far"], rise_and_floor, n_resamples, seed)
+    columns = ["strength", _FAR_EXCESS, "mse_outside_far_vae"]
+    est = estimate(used, columns, excess_and_floor, n_resamples, seed)
     band_px = int(used["band_px"].iloc[0])
-    rise, floor = float(est.value[0]), float(est.value[1])
+    excess, at_lowest, floor = (float(v) for v in est.value)
     evidence = (
-        f"With the {pipeline} pipeline, the MSE more than {band_px} px from the mask changes"
-        f" by {number(rise)} from strength {plain(low_s)} ({number(floor)}) to"
-        f" {plain(high_s)}, {percent(rise / floor) if floor else 'NaN %'} of its level"
+        f"With the {pipeline} pipeline, the MSE more than {band_px} px from the mask exceeds"
+        f" its VAE floor ({number(floor)}, the image's VAE round trip) by {number(at_lowest)}"
+        f" at the lowest strength, {plain(lowest)}, and by {number(excess)} at strength > 0,"
+        f" {percent(excess / floor) if floor else 'NaN %'} of the floor"
     )
     return finding(
         est,

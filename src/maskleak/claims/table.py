@@ -74,6 +74,8 @@ REQUIRED: tuple[str, ...] = (
     "frac_changed_outside",
     "mse_outside_band",
     "mse_outside_far",
+    "mse_outside_vae",
+    "mse_outside_far_vae",
     "mse_outside_flat",
     "mse_outside_textured",
 )
