@@ -110,6 +110,14 @@ def vae_roundtrip(pipe: InpaintPipeline, image: Image.Image) -> Image.Image:
     return pipe.image_processor.postprocess(decoded, output_type="pil")[0]
 
 
+def cpu_generators(seeds: Sequence[int]) -> list[Any]:
+    """One seeded generator per inpainting, on the CPU: the random draws are then the same
+    on every device and in every batch, so CPU and GPU runs differ only by arithmetic."""
+    import torch
+
+    return [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+
+
 def denoise(
     pipe: InpaintPipeline,
     image: Image.Image,
@@ -118,12 +126,9 @@ def denoise(
     seeds: Sequence[int],
     settings: Settings,
 ) -> list[Image.Image]:
-    import torch
-
+    """One call of today's diffusers pipeline: ``image`` inpainted once per mask and seed."""
     n = len(seeds)
-    # CPU generators: the initial noise is then the same on every device, so CPU and GPU
-    # runs differ only by arithmetic, not by their random draws.
-    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
+    generators = cpu_generators(seeds)
     result = pipe(
         prompt=[settings.prompt] * n,
         image=[image] * n,
@@ -148,16 +153,13 @@ def denoise_study(
     settings: Settings,
 ) -> list[Image.Image]:
     """:func:`denoise` with the study's pipeline (:mod:`maskleak.study_pipeline`)."""
-    import torch
-
-    generators = [torch.Generator(device="cpu").manual_seed(seed) for seed in seeds]
     results, _ = study_pipeline.study_inpaint(
         pipe,
         image,
         masks,
         strength,
         settings.steps,
-        generators,
+        cpu_generators(seeds),
         prompt=settings.prompt,
         guidance_scale=settings.guidance_scale,
     )
