@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from maskleak.claims.catalogue import CLAIMS, REPORT_CATEGORY, report_caption
+from maskleak.claims.estimate import finite_rows, ratio, sample_sizes
 from maskleak.claims.table import COLUMNS, claims_table, write_claims
 from maskleak.claims.verdicts import (
     DOES_NOT_HOLD,
@@ -21,6 +22,7 @@ from maskleak.claims.verdicts import (
     INCONCLUSIVE,
     NOT_TESTABLE,
     PRACTICAL_REL,
+    counted,
     number,
     verdict,
 )
@@ -166,6 +168,34 @@ def test_number_format() -> None:
         "−3.00",
         "0",
     ]
+
+
+def test_counted_words() -> None:
+    assert [counted(n, "image") for n in (0, 1, 3)] == ["0 images", "1 image", "3 images"]
+    assert [counted(n, "radius", "radii") for n in (1, 2)] == ["1 radius", "2 radii"]
+
+
+def test_ratio_of_levels() -> None:
+    assert ratio(3.0, 2.0) == 1.5
+    assert ratio(1.0, 0.0) == math.inf  # something over nothing
+    assert math.isnan(ratio(0.0, 0.0))
+
+
+def test_finite_rows_and_sample_sizes() -> None:
+    rows = pd.DataFrame(
+        {
+            "image": ["a", "a", "b", "c"],
+            "seed": [0, 1, 0, 2],
+            "x": [1.0, math.nan, 2.0, 3.0],
+            "y": [1.0, 1.0, math.nan, 4.0],
+        },
+        index=[10, 11, 12, 13],
+    )
+    both = finite_rows(rows, "x", "y")
+    assert list(both.index) == [10, 13]  # order and index kept
+    assert list(finite_rows(rows, "x").index) == [10, 12, 13]
+    assert sample_sizes(rows) == (3, 3)
+    assert sample_sizes(both) == (2, 2)
 
 
 # --- the table ---------------------------------------------------------------------
@@ -572,6 +602,13 @@ def test_write_claims_parquet_with_provenance_and_page(tmp_path: Path) -> None:
 def test_write_claims_missing_metrics(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         write_claims(tmp_path / "none.parquet", tmp_path / "claims.parquet")
+
+
+def test_write_claims_unreadable_metrics(tmp_path: Path) -> None:
+    bad = tmp_path / "metrics.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(InputError, match=f"metrics table {bad} is not readable Parquet"):
+        write_claims(bad, tmp_path / "claims.parquet")
 
 
 def test_report_caption_links_each_claims_figures() -> None:

@@ -21,6 +21,7 @@ from maskleak.bootstrap import LEVEL, bootstrap, percentile_interval
 from maskleak.claims.verdicts import (
     HOLDS,
     INCONCLUSIVE,
+    PRACTICAL_REL,
     Direction,
     Finding,
     inside_margin,
@@ -53,6 +54,26 @@ def interval_text(low: float, high: float) -> str:
     return f"{100 * LEVEL:g} % CI {number(low)} to {number(high)}"
 
 
+def finite_rows(rows: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    """The rows of ``rows`` where every one of ``columns`` is a number (not NaN), in
+    their order and with their index."""
+    return rows[rows[list(columns)].notna().all(axis=1)]
+
+
+def sample_sizes(rows: pd.DataFrame) -> tuple[int, int]:
+    """(distinct images, distinct seeds) in ``rows``: the ``n_images`` and ``n_seeds`` a
+    finding reports."""
+    return int(rows["image"].nunique()), int(rows["seed"].nunique())
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator`` for a ratio of non-negative levels (MSEs, variances):
+    ∞ where the denominator is 0 (or less) and the numerator is not, NaN where both are."""
+    if denominator > 0:
+        return numerator / denominator
+    return np.inf if numerator > 0 else np.nan
+
+
 def resampled_text(rows: pd.DataFrame) -> str:
     """What the hierarchical bootstrap can resample in ``rows``: images (and the seeds
     within them), seeds only (one image), or nothing (one image, one seed)."""
@@ -73,8 +94,7 @@ def estimate(
     """``statistic`` (returning k numbers) on ``rows`` and its bootstrap interval over
     ``n_resamples`` hierarchical resamples (images, then seeds within each image). The
     statistic sees ``image`` (as integer codes), ``seed`` and ``columns`` only."""
-    n_images = int(rows["image"].nunique())
-    n_seeds = int(rows["seed"].nunique())
+    n_images, n_seeds = sample_sizes(rows)
     resampled = resampled_text(rows)
     wanted = list(dict.fromkeys(["image", "seed", *columns]))
     frame = rows[wanted].reset_index(drop=True)
@@ -141,6 +161,38 @@ def finding(
         n_images=est.n_images,
         n_seeds=est.n_seeds,
         resampled=est.resampled,
+    )
+
+
+def finding_above_zero(
+    est: Estimate, *, statistic: str, unit: str, margin: float, evidence: str, note: str = ""
+) -> Finding:
+    """:func:`finding` for a claim that the statistic (element 0 of ``est``, in ``unit``)
+    exceeds 0, with practical margin ``margin`` (0: none)."""
+    return finding(
+        est,
+        statistic=statistic,
+        unit=unit,
+        reference=0.0,
+        direction="greater",
+        margin=margin,
+        evidence=evidence,
+        note=note,
+    )
+
+
+def ratio_finding(est: Estimate, *, statistic: str, direction: Direction, evidence: str) -> Finding:
+    """:func:`finding` for a claim that a ratio (element 0 of ``est``) lies above
+    (``direction = "greater"``) or below (``"less"``) 1, practical margin
+    :data:`PRACTICAL_REL` (a ratio within 0.9-1.1 counts as no difference)."""
+    return finding(
+        est,
+        statistic=statistic,
+        unit="ratio",
+        reference=1.0,
+        direction=direction,
+        margin=PRACTICAL_REL,
+        evidence=evidence,
     )
 
 

@@ -12,8 +12,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from maskleak.claims.estimate import by_image, cell_means, estimate, finding, lines_by, means_by
-from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable, number, percent, plain
+from maskleak.claims.estimate import (
+    by_image,
+    cell_means,
+    estimate,
+    finding,
+    finite_rows,
+    lines_by,
+    means_by,
+    ratio_finding,
+    sample_sizes,
+)
+from maskleak.claims.verdicts import (
+    PRACTICAL_REL,
+    Finding,
+    counted,
+    not_testable,
+    number,
+    percent,
+    plain,
+)
 
 #: Strengths listed one by one in claim 6's evidence; more are summarised.
 MAX_LISTED_STRENGTHS = 4
@@ -27,10 +45,6 @@ def columns(metric: str) -> tuple[str, str]:
     return "mse_whitedisc_thesis", "area_frac_thesis"
 
 
-def _finite(rows: pd.DataFrame, *names: str) -> pd.DataFrame:
-    return rows[rows[list(names)].notna().all(axis=1)]
-
-
 def little_effect(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
     """Claim 6, mask size has little effect: at each strength, the relative change of the
     error across the swept disc areas, mean_i(slope_i · range_i) / mean_i(level_i) (a
@@ -41,7 +55,7 @@ def little_effect(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) 
     change that the disc's size causes without much inpainting."""
     y, x = columns(metric)
     statistic = f"largest |relative change| of {y} across {x}, over strengths"
-    used = _finite(rows, y, x)
+    used = finite_rows(rows, y, x)
     n_radii = int(used["radius_pct"].nunique())
     if n_radii < 2:
         return not_testable(
@@ -49,8 +63,7 @@ def little_effect(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) 
             "fraction of the mean level",
             f"Not testable: the mask-size sweep has {n_radii} radius with a finite {y};"
             " a slope needs 2.",
-            int(used["image"].nunique()),
-            int(used["seed"].nunique()),
+            *sample_sizes(used),
         )
     strengths = np.unique(used["strength"].to_numpy(float))
 
@@ -101,19 +114,17 @@ def small_masks_less(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
     :data:`PRACTICAL_REL`). Needs 2 strengths and 2 radii."""
     y, _ = columns(metric)
     statistic = f"spread of {y} over strengths, smallest / largest disc"
-    used = _finite(rows, y)
+    used = finite_rows(rows, y)
     strengths = np.unique(used["strength"].to_numpy(float))
     radii = np.unique(used["radius_pct"].to_numpy(float))
     if strengths.size < 2 or radii.size < 2:
         return not_testable(
             statistic,
             "ratio",
-            f"Not testable: the mask-size sweep has {strengths.size} strength"
-            f"{'s' if strengths.size != 1 else ''} and {radii.size}"
-            f" radi{'i' if radii.size != 1 else 'us'} with a finite {y}; the spread ratio"
-            " needs 2 of each.",
-            int(used["image"].nunique()),
-            int(used["seed"].nunique()),
+            f"Not testable: the mask-size sweep has {counted(strengths.size, 'strength')}"
+            f" and {counted(radii.size, 'radius', 'radii')} with a finite {y}; the spread"
+            " ratio needs 2 of each.",
+            *sample_sizes(used),
         )
     s_low, s_high = float(strengths[0]), float(strengths[-1])
     r_small, r_large = float(radii[0]), float(radii[-1])
@@ -137,12 +148,4 @@ def small_masks_less(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
         f" {number(est.value[2])} at the largest ({plain(r_large)} %), a ratio of"
         f" {number(est.value[0])}"
     )
-    return finding(
-        est,
-        statistic=statistic,
-        unit="ratio",
-        reference=1.0,
-        direction="less",
-        margin=PRACTICAL_REL,
-        evidence=evidence,
-    )
+    return ratio_finding(est, statistic=statistic, direction="less", evidence=evidence)

@@ -14,12 +14,24 @@ import pandas as pd
 from maskleak.claims.estimate import (
     cell_means,
     estimate,
-    finding,
+    finding_above_zero,
+    finite_rows,
     image_mean,
     lines_by,
+    ratio,
+    ratio_finding,
+    sample_sizes,
     variances_by,
 )
-from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable, number, percent, plain
+from maskleak.claims.verdicts import (
+    PRACTICAL_REL,
+    Finding,
+    counted,
+    not_testable,
+    number,
+    percent,
+    plain,
+)
 
 #: Claim 3's split: the study saw the variance across images spike at strengths >= 0.6.
 SPIKE_STRENGTH: float = 0.6
@@ -29,9 +41,14 @@ MIN_IMAGES_VARIANCE: int = 3
 
 _NO_SWEEP = "the run has no strength-sweep inpainting of this model"
 
+#: Unit of the true MSE (and of its floor and parts).
+_MSE_UNIT = "(0-255 pixel value)^2"
 
-def _finite(rows: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    return rows[rows[list(columns)].notna().all(axis=1)]
+
+def _unit(metric: str) -> str:
+    """Unit of ``metric``: the true MSE's squared pixel values, or the study's wrapped
+    uint8 number's own units."""
+    return _MSE_UNIT if metric == "mse_outside" else "wrapped uint8 units"
 
 
 def _strengths_text(strengths: np.ndarray) -> str:
@@ -46,8 +63,8 @@ def changes_outside(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int
     round trip's error over the same pixels) already is: the part no latent-diffusion
     pipeline avoids, whatever it does inside the mask."""
     statistic = f"mean {metric} at strength > 0"
-    unit = "(0-255 pixel value)^2" if metric == "mse_outside" else "wrapped uint8 units"
-    used = _finite(rows[rows["strength"] > 0], metric)
+    unit = _unit(metric)
+    used = finite_rows(rows[rows["strength"] > 0], metric)
     if used.empty:
         return not_testable(statistic, unit, f"Not testable: {_NO_SWEEP} at a strength > 0.")
 
@@ -75,15 +92,7 @@ def changes_outside(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int
             f"; the VAE round trip alone (the floor) accounts for {number(floor)} of it,"
             f" {number(100 * floor / level)} %"
         )
-    return finding(
-        est,
-        statistic=statistic,
-        unit=unit,
-        reference=0.0,
-        direction="greater",
-        margin=0.0,
-        evidence=evidence,
-    )
+    return finding_above_zero(est, statistic=statistic, unit=unit, margin=0.0, evidence=evidence)
 
 
 def grows_with_strength(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
@@ -92,10 +101,8 @@ def grows_with_strength(rows: pd.DataFrame, metric: str, n_resamples: int, seed:
     must exceed 0. Practical margin: a change across the swept strengths below
     :data:`PRACTICAL_REL` of the mean level. Needs 2 distinct strengths."""
     statistic = f"slope of {metric} vs strength"
-    unit = ("(0-255 pixel value)^2" if metric == "mse_outside" else "wrapped uint8 units") + (
-        " per unit strength"
-    )
-    used = _finite(rows, metric)
+    unit = _unit(metric) + " per unit strength"
+    used = finite_rows(rows, metric)
     strengths = np.unique(used["strength"].to_numpy(float))
     if strengths.size < 2:
         listed = f" ({_strengths_text(strengths)})" if strengths.size else ""
@@ -104,8 +111,7 @@ def grows_with_strength(rows: pd.DataFrame, metric: str, n_resamples: int, seed:
             unit,
             f"Not testable: the strength sweep has {strengths.size} strength{listed}"
             " with a finite value; a slope needs 2.",
-            int(used["image"].nunique()),
-            int(used["seed"].nunique()),
+            *sample_sizes(used),
         )
 
     def slope_and_level(frame: pd.DataFrame) -> list[float]:
@@ -123,15 +129,7 @@ def grows_with_strength(rows: pd.DataFrame, metric: str, n_resamples: int, seed:
         f" its mean level {number(level)} across strengths {plain(float(strengths[0]))}–"
         f"{plain(float(strengths[-1]))} ({strengths.size} strengths)"
     )
-    return finding(
-        est,
-        statistic=statistic,
-        unit=unit,
-        reference=0.0,
-        direction="greater",
-        margin=margin,
-        evidence=evidence,
-    )
+    return finding_above_zero(est, statistic=statistic, unit=unit, margin=margin, evidence=evidence)
 
 
 def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) -> Finding:
@@ -141,25 +139,24 @@ def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int)
     strengths below it, must exceed 1 (margin :data:`PRACTICAL_REL`). Needs
     :data:`MIN_IMAGES_VARIANCE` images and strengths on both sides."""
     statistic = f"variance ratio of {metric} across images, strength >= 0.6 / < 0.6"
-    unit = "ratio"
-    used = _finite(rows, metric)
-    n_images = int(used["image"].nunique())
+    used = finite_rows(rows, metric)
+    n_images, n_seeds = sample_sizes(used)
     high = used["strength"] >= SPIKE_STRENGTH
     missing = []
     if n_images < MIN_IMAGES_VARIANCE:
-        missing.append(f"{n_images} image{'s' if n_images != 1 else ''}")
+        missing.append(counted(n_images, "image"))
     if not high.any() or high.all():
         side = "at or above" if not high.any() else "below"
         missing.append(f"no strength {side} {plain(SPIKE_STRENGTH)}")
     if missing:
         return not_testable(
             statistic,
-            unit,
+            "ratio",
             f"Not testable: {' and '.join(missing)} in the strength sweep; the ratio needs"
             f" {MIN_IMAGES_VARIANCE} images and strengths on both sides of"
             f" {plain(SPIKE_STRENGTH)}.",
             n_images,
-            int(used["seed"].nunique()),
+            n_seeds,
         )
 
     def ratio_and_parts(frame: pd.DataFrame) -> list[float]:
@@ -167,8 +164,7 @@ def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int)
         (at,), variance = variances_by([strength_of], y)
         above = float(np.mean(variance[at >= SPIKE_STRENGTH]))
         below = float(np.mean(variance[at < SPIKE_STRENGTH]))
-        ratio = above / below if below > 0 else (np.inf if above > 0 else np.nan)
-        return [ratio, above, below]
+        return [ratio(above, below), above, below]
 
     est = estimate(used, ["strength", metric], ratio_and_parts, n_resamples, seed)
     evidence = (
@@ -176,15 +172,7 @@ def variance_grows(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int)
         f" strengths >= {plain(SPIKE_STRENGTH)} and {number(est.value[2])} below, a ratio"
         f" of {number(est.value[0])}"
     )
-    return finding(
-        est,
-        statistic=statistic,
-        unit=unit,
-        reference=1.0,
-        direction="greater",
-        margin=PRACTICAL_REL,
-        evidence=evidence,
-    )
+    return ratio_finding(est, statistic=statistic, direction="greater", evidence=evidence)
 
 
 _PIPELINE_NOTE = {
@@ -219,7 +207,7 @@ def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
     far-field version and no floor, so it cannot test the claim; nor can a metrics table
     without the floor (manifests written before the inpaint job saved its round trip)."""
     statistic = "mse_outside_far − mse_outside_far_vae at strength > 0"
-    unit = "(0-255 pixel value)^2"
+    unit = _MSE_UNIT
     if metric != "mse_outside":
         return not_testable(
             f"{metric}: no far-field version",
@@ -228,9 +216,9 @@ def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
             " metric and no VAE floor of it (only the true MSE is split into edge band and"
             " far field and measured against the VAE round trip).",
         )
-    far = _finite(rows, "mse_outside_far")
-    used = _finite(far, "mse_outside_far_vae")
-    n_images, n_seeds = int(far["image"].nunique()), int(far["seed"].nunique())
+    far = finite_rows(rows, "mse_outside_far")
+    used = finite_rows(far, "mse_outside_far_vae")
+    n_images, n_seeds = sample_sizes(far)
     if used.empty and not far.empty:
         return not_testable(
             statistic,
@@ -272,12 +260,10 @@ def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
         f" at the lowest strength, {plain(lowest)}, and by {number(excess)} at strength > 0,"
         f" {percent(excess / floor) if floor else 'NaN %'} of the floor"
     )
-    return finding(
+    return finding_above_zero(
         est,
         statistic=statistic,
         unit=unit,
-        reference=0.0,
-        direction="greater",
         margin=PRACTICAL_REL * abs(floor),
         evidence=evidence,
         note=_PIPELINE_NOTE.get(pipeline, ""),

@@ -25,7 +25,7 @@ from maskleak.claims.catalogue import CLAIMS, Claim
 from maskleak.claims.page import write_page
 from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable
 from maskleak.errors import InputError
-from maskleak.provenance import write_parquet
+from maskleak.provenance import read_table, write_parquet
 
 #: Column -> dtype of the claims table, in column order (mirrors
 #: workflow/schemas/claims.columns.yaml).
@@ -159,12 +159,7 @@ def write_claims(
     """Read the metrics Parquet, test the claims, write the table atomically with
     provenance and, if ``page_path`` is given, the verdict page (HTML) for the report."""
     name = os.fspath(metrics_path)
-    try:
-        metrics = pd.read_parquet(name)
-    except FileNotFoundError:
-        raise InputError(f"metrics table {name} not found; rerun the metrics rule") from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"metrics table {name} is not readable Parquet: {exc}") from exc
+    metrics = read_table(name, "metrics")
     try:
         table = claims_table(metrics, n_resamples=n_resamples, seed=seed)
     except InputError as exc:

@@ -152,6 +152,12 @@ def plain(value: float) -> str:
     return f"{value:.4g}"
 
 
+def counted(n: int, singular: str, plural: str = "") -> str:
+    """``n`` things in words: ``1 image``, ``3 images``, ``0 radii`` (``plural`` where it
+    is not ``singular`` + "s")."""
+    return f"{n} {singular if n == 1 else plural or singular + 's'}"
+
+
 def percent(value: float) -> str:
     """A share as a signed percentage with 3 significant digits: ``+14.0 %``."""
     if math.isnan(value):
