@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,8 +99,8 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     results = results_dir(finished, SMALL)
     metrics = pd.read_parquet(results / "metrics.parquet")
-    # 2 models x 2 images x (3 strengths + 2 radii x 1 strength) = 20 rows.
-    assert len(metrics) == 20
+    # 3 models x 2 images x (3 strengths x 2 seeds + 2 radii x 1 strength x 1 seed) = 48.
+    assert len(metrics) == 48
     # Merged from one table per inpaint job, it is exactly what one pass over every
     # manifest gives.
     monkeypatch.chdir(finished)  # manifests list paths relative to the working folder
@@ -110,8 +111,23 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     )
     pd.testing.assert_frame_equal(metrics, at_once, check_exact=True)
     assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep"}
+    # tiny4 and tiny4_study share weights; the study's pipeline runs a step at strength 0.
+    assert metrics.groupby("model")["pipeline"].agg(set).to_dict() == {
+        "tiny9": {"diffusers"},
+        "tiny4": {"diffusers"},
+        "tiny4_study": {"study"},
+    }
     zero = metrics[metrics["strength"] == 0.0]
-    assert (zero["steps_run"] == 0).all() and (zero["mode"] == "vae_roundtrip").all()
+    today = zero[zero["pipeline"] == "diffusers"]
+    assert (today["steps_run"] == 0).all() and (today["mode"] == "vae_roundtrip").all()
+    study = zero[zero["pipeline"] == "study"]
+    assert (
+        len(study) == 4 and (study["steps_run"] == 1).all() and (study["mode"] == "denoise").all()
+    )
+    # Today's pipeline at strength 0 is the VAE floor itself (both the posterior mode).
+    assert (today["mse_outside"] == today["mse_outside_vae"]).all()
+    assert (study["mse_outside"] > study["mse_outside_vae"]).all()
+    assert len(list(results.glob("inpainted/*/*/vae_roundtrip.png"))) == 6
     for column in ("image_path", "mask_path", "inpainted_path"):
         assert all((finished / p).is_file() for p in metrics[column])
     # astronaut 512x512 -> 64x64; land 160x96 -> x0.4 = 64x38.4 -> floored to 64x32.
@@ -126,7 +142,16 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     astronaut = metrics[metrics["image"] == "astronaut"]
     assert astronaut["mse_outside_flat"].isna().all() and (astronaut["n_outside_flat"] == 0).all()
     trends = pd.read_parquet(results_dir(finished, SMALL) / "trends.parquet")
-    assert {"strength", "area_frac"} <= set(trends["x"])
+    assert {"strength", "area_frac", "area_frac_thesis"} <= set(trends["x"])
+    # Two seeds: the mean fits have bootstrap intervals around their coefficients.
+    means = trends[(trends["scope"] == "mean") & (trends["experiment"] == "strength_sweep")]
+    assert (means["c1_lo"] <= means["c1"]).all() and (means["c1"] <= means["c1_hi"]).all()
+    # A verdict on each of the study's 8 claims, per model and metric definition.
+    claims = pd.read_parquet(results / "claims.parquet")
+    assert len(claims) == 8 * 3 * 2
+    assert set(claims["claim"]) == set(range(1, 9))
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive", "not testable here"}
+    assert (results / "claims.html").stat().st_size > 1000
     for figure in (
         "model_comparison.png",
         "tiny9/strength_grid.png",
@@ -134,6 +159,8 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         "tiny9/worst_case/land.png",
         "tiny4/area_curves.png",
         "tiny9/radius_gallery.png",
+        "tiny4_study/strength_trend.png",
+        "tiny4_study/worst_case/land.png",
     ):
         assert (results_dir(finished, SMALL) / "figures" / figure).stat().st_size > 1000
 
@@ -148,6 +175,15 @@ def test_report_is_self_contained(finished: Path):
     run = snakemake(finished, SMALL, "--report", str(finished / "report.zip"))
     assert run.returncode == 0, run.stderr[-3000:]
     assert (finished / "report.zip").stat().st_size > 10_000
+    with zipfile.ZipFile(finished / "report.zip") as report:
+        names = report.namelist()
+        pages = b"".join(report.read(n) for n in names if n.endswith(".html"))
+    # The verdict page is in the report, under the category listed first.
+    assert any(name.endswith("claims.html") for name in names)
+    # Every caption and the description rendered cleanly (docutils marks errors inline),
+    # and the description names this run's folder.
+    assert b"System Message" not in pages
+    assert b"This run's results are in <tt class=\\\"docutils literal\\\">results/test/" in pages
 
 
 @pytest.mark.slow
