@@ -8,14 +8,17 @@ value it is compared with and a ``direction``:
   slope > 0, a ratio > 1):
 
   - **holds** if the whole interval lies above ``reference`` (``ci_low > reference``);
+    an effect shown to exist holds even when it is small: if the interval also lies
+    inside the practical-equivalence band ``reference ± margin``, the evidence says "the
+    effect is real but small";
   - **does not hold** if the whole interval lies at or below it (``ci_high <=
-    reference``), or if it lies inside the practical-equivalence band ``reference ±
-    margin`` (``margin > 0``): the effect is then known to be too small to matter;
+    reference``), or if it straddles ``reference`` inside the band (``margin > 0``): any
+    effect is then known to be too small to matter;
   - **inconclusive** otherwise (the interval straddles ``reference`` and is wider
     than the band).
 
 * ``direction = "less"``: the mirror image (holds if ``ci_high < reference``; does not
-  hold if ``ci_low >= reference`` or the interval lies inside the band).
+  hold if ``ci_low >= reference`` or the interval straddles it inside the band).
 
 * **not testable here** when the run's data cannot give the statistic (too few
   strengths, no ground-truth regions, no version of the wrapped metric for that part of
