@@ -98,10 +98,10 @@ def test_expand_values_errors_name_the_key():
 
 def test_plan_tasks_and_counts():
     plan = Plan(default_config())
-    # 6 strengths x 1 radius + 3 strengths x 4 radii = 18 per model and image.
+    # (6 strengths x 1 radius + 3 strengths x 4 radii) x 3 seeds = 54 per model and image.
     tasks = plan.tasks("tiny9", "astronaut")
-    assert len(tasks) == 18
-    assert plan.n_inpaintings() == 18 * 8 * 2
+    assert len(tasks) == 54
+    assert plan.n_inpaintings() == 54 * 6 * 3
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
@@ -288,6 +288,13 @@ def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
     assert radii == [float(v) for v in np.round(np.linspace(20, 80, 50), 2)]
     assert 0.5 not in strengths and 0.49 in strengths and 0.51 in strengths
     assert "strengths (100): 0, 0.01, " in plan.summary() and ", 0.49, 0.51, " in plan.summary()
+    # ... run by the study's own pipeline, and the default config shows both pipelines.
+    assert [plan.model_pipeline(m) for m in plan.models] == ["study"]
+    assert "sd15 (study pipeline)" in plan.summary()
+    default = Plan(default_config())
+    assert {default.model_pipeline(m) for m in default.models} == {"diffusers", "study"}
+    assert default.model_dir("tiny4") == default.model_dir("tiny4_study")
+    assert all(len(e.seeds) >= 3 for e in default.experiments.values())
 
 
 def test_rounding_that_makes_values_repeat_is_refused():

@@ -26,6 +26,9 @@ def test_unet_steps_count_each_distinct_inpainting_as_diffusers_runs_it():
     assert resources.unet_steps(tasks, 10) == 17
     # The same PNG listed by two experiments is computed once.
     assert resources.unet_steps([*tasks, task("c", 0.5)], 10) == 17
+    # The study's pipeline runs PNDM's extra timestep at every strength: one more each.
+    # 0 + 2 + 5 + 10 steps, plus one for each of the 4 inpaintings.
+    assert resources.unet_steps(tasks, 10, "study") == 21
 
 
 def test_runtime_scales_with_steps_pixels_and_attempt():
@@ -79,7 +82,9 @@ def test_thesis_on_slurm_is_23_cluster_jobs_and_only_inpaint_asks_for_gpus(thesi
         "Group job prep",
     ]
     assert len(inpaint) == len(plan.images) * len(plan.models) == 20
-    n_steps = resources.unet_steps(plan.tasks("sd15", "Landscape_0"), 200)
+    n_steps = resources.unet_steps(
+        plan.tasks("sd15", "Landscape_0"), 200, plan.model_pipeline("sd15")
+    )
     runtime = resources.inpaint_runtime_min(n_steps, 650)
     for res in inpaint:
         assert "gpu=1" in res and "cpus_per_gpu=2" in res and "slurm_partition=gpu" in res

@@ -129,7 +129,8 @@ def test_defaults_fill_nested_objects_like_snakemake_did():
         ),
         (
             {"models": {"m": {"kind": "local", "path": "x", "revision": "main"}}},
-            "config key models.m: unknown key 'revision' (a local model takes kind, path, variant, pipeline)",
+            "config key models.m: unknown key 'revision' "
+            "(a local model takes kind, path, variant, pipeline)",
         ),
         (
             {"models": {"m": {"kind": "tiny", "unet_in_channels": 5, "seed": 0}}},

@@ -183,7 +183,7 @@ def test_report_is_self_contained(finished: Path):
     # Every caption and the description rendered cleanly (docutils marks errors inline),
     # and the description names this run's folder.
     assert b"System Message" not in pages
-    assert b"This run's results are in <tt class=\\\"docutils literal\\\">results/test/" in pages
+    assert b'This run\'s results are in <tt class=\\"docutils literal\\">results/test/' in pages
 
 
 @pytest.mark.slow
