@@ -1046,9 +1046,10 @@ def test_a_strength_sweep_of_two_strengths_runs_to_the_end(tmp_path: Path) -> No
     results = tmp_path / "results/two-strengths"
     trends = pd.read_parquet(results / "trends.parquet")
     mean = trends[(trends["scope"] == "mean") & (trends["experiment"] == "strength_sweep")]
-    assert len(mean) == 2 * 2 and mean["c2"].isna().all()
+    models = list(config["models"])  # tiny9, tiny4, tiny4_study
+    assert len(mean) == len(models) * 2 and mean["c2"].isna().all()
     assert mean["reason"].str.contains("a degree-2 fit needs 3").all()
-    for model in ("tiny9", "tiny4"):
+    for model in models:
         record = _record(results / f"figures/{model}/strength_trend.png")
         assert record["fits"] == {} and set(record["fits_missing"]) == {
             "mse_outside",
@@ -1058,7 +1059,7 @@ def test_a_strength_sweep_of_two_strengths_runs_to_the_end(tmp_path: Path) -> No
     report = snakemake("--report", "report.html")
     assert report.returncode == 0, report.stderr[-4000:]
     html = re.sub(r"<[^>]+>", "", (tmp_path / "report.html").read_text())
-    assert html.count("No fit is drawn: the sweep has only 2 strengths") == 2
+    assert html.count("No fit is drawn: the sweep has only 2 strengths") == len(models)
     assert "results/two-strengths/trends.parquet" in html
 
 

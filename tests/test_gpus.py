@@ -212,6 +212,7 @@ def test_workstation_profile_gives_overlapping_jobs_different_gpus(
         "land": {"kind": "procedural", "seed": 3, "width": 64, "height": 32},
         "hill": {"kind": "procedural", "seed": 4, "width": 64, "height": 32},
     }
+    config["models"] = {m: config["models"][m] for m in ("tiny9", "tiny4")}
     config["inpaint"] = {"steps": 2}
     config["experiments"] = {
         "strength_sweep": {"radius_pct": [60], "strengths": [0.5], "seeds": [0]}

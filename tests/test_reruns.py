@@ -159,7 +159,7 @@ def test_two_configs_keep_their_own_results_and_reports(tmp_path: Path):
     }
     assert set(tables["first"]["strength"]) == {0.0, 0.5, 1.0}
     assert set(tables["second"]["strength"]) == {0.25, 0.5, 0.75, 1.0}
-    assert set(tables["first"]["model"]) == {"tiny9", "tiny4"}
+    assert set(tables["first"]["model"]) == {"tiny9", "tiny4", "tiny4_study"}
     assert set(tables["second"]["model"]) == {"tiny4"}
     # Each run's rows point into its own folder, and those files still exist.
     for name, table in tables.items():

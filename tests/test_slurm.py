@@ -52,6 +52,8 @@ CONFIG = {
 }
 #: Inpaintings per inpaint job (no two experiments share one: their radii differ).
 PER_JOB = 5 * 6 + 2 * 2
+#: The inpainted PNGs of a job folder (beside them: the VAE round trip, vae_roundtrip.png).
+INPAINTED_PNGS = "r*_s*_seed*.png"
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +119,7 @@ class InpaintKiller(threading.Thread):
                 if not match or state != "RUNNING":
                     continue
                 folder = self.results / "inpainted/tiny4" / match[1]
-                if len(list(folder.glob("*.png"))) >= self.min_pngs:
+                if len(list(folder.glob(INPAINTED_PNGS))) >= self.min_pngs:
                     subprocess.run(["scancel", job_id], check=True, timeout=30)
                     self.job_id, self.image = job_id, match[1]
                     break
@@ -140,7 +142,9 @@ class InpaintKiller(threading.Thread):
         seen: dict[str, tuple[int, int]] = {}
         quiet_since = time.monotonic()
         while time.monotonic() < deadline and time.monotonic() - quiet_since < quiet_s:
-            now = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob("*.png")}
+            now = {
+                p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.glob(INPAINTED_PNGS)
+            }
             if now != seen:
                 seen, quiet_since = now, time.monotonic()
             time.sleep(0.1)
@@ -217,7 +221,7 @@ def test_cancelled_inpaint_job_resumes_without_recomputing(slurm_run):
     for name, (inode, mtime_ns) in finished.items():
         stat = (folder / name).stat()
         assert (stat.st_ino, stat.st_mtime_ns) == (inode, mtime_ns), name
-    assert len(list(folder.glob("*.png"))) == PER_JOB
+    assert len(list(folder.glob(INPAINTED_PNGS))) == PER_JOB
     # ... and the resumed job says it computed only the rest.
     log = (workdir / f"logs/{killer.results.name}/inpaint/tiny4/{killer.image}.log").read_text()
     computed = PER_JOB - len(finished)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -183,7 +184,9 @@ def test_report_is_self_contained(finished: Path):
     # Every caption and the description rendered cleanly (docutils marks errors inline),
     # and the description names this run's folder.
     assert b"System Message" not in pages
-    assert b'This run\'s results are in <tt class=\\"docutils literal\\">results/test/' in pages
+    folder = results_dir(finished, SMALL).relative_to(finished).as_posix()
+    text = re.sub(rb"<[^>]*>", b"", pages)  # docutils may wrap a path in <span>s
+    assert f"This run's results are in {folder}/:".encode() in text
 
 
 @pytest.mark.slow
@@ -195,19 +198,19 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     run = snakemake(finished, grown)
     assert run.returncode == 0, run.stderr[-3000:]
     after = png_mtimes(finished)
-    # Old inpaintings untouched; new ones: 2 models x 2 images x (1 strength x 2 seeds + 3
-    # old strengths x the new seed) = 20.
+    # Old inpaintings untouched; new ones: 3 models x 2 images x (the new strength x 3
+    # seeds + 3 old strengths x the new seed) = 36.
     assert all(after[p] == t for p, t in before.items())
-    assert len(set(after) - set(before)) == 20
+    assert len(set(after) - set(before)) == 36
     metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
-    assert len(metrics) == 20 + 20
+    assert len(metrics) == 48 + 36
 
     # Adding an image computes inpaintings and metrics for that image only (one job per
     # model); the other images' metrics tables stay as they are.
     more = yaml.safe_load(yaml.safe_dump(grown))
     more["images"]["coffee"] = {"kind": "skimage", "name": "coffee"}
     jobs = planned_jobs(finished, more)
-    assert jobs["inpaint"] == 2 and jobs["download_image"] == 1 and jobs["metrics_image"] == 2
+    assert jobs["inpaint"] == 3 and jobs["download_image"] == 1 and jobs["metrics_image"] == 3
     parts = results_dir(finished, SMALL) / "metrics"
     before = {p: p.stat().st_mtime_ns for p in parts.rglob("*.parquet")}
     run = snakemake(finished, more)
@@ -216,6 +219,7 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     assert {p: after[p] for p in before} == before
     assert sorted(p.relative_to(parts).as_posix() for p in set(after) - set(before)) == [
         "tiny4/coffee.parquet",
+        "tiny4_study/coffee.parquet",
         "tiny9/coffee.parquet",
     ]
 

@@ -118,15 +118,18 @@ class _Inputs:
         self.regions: _OnceCache[tuple[str, str], Region] = _OnceCache(
             self._build_region, Counter((e.mask_path, e.image) for e in entries)
         )
-        with_floor = [e for e in entries if e.vae_roundtrip_path is not None]
-        self.roundtrips: _OnceCache[str, np.ndarray] = _OnceCache(
-            self._load_roundtrip, Counter(e.vae_roundtrip_path for e in with_floor)
-        )
-        self.floors: _OnceCache[_FloorKey, dict[str, float]] = _OnceCache(
-            self._measure_floor, Counter(_floor_key(e) for e in with_floor)
-        )
         # The manifest that lists each round trip, for the missing-file hint.
-        self._listed_in = {e.vae_roundtrip_path: e.manifest for e in with_floor}
+        self._listed_in = {
+            e.vae_roundtrip_path: e.manifest for e in entries if e.vae_roundtrip_path is not None
+        }
+        self.roundtrips: _OnceCache[str, np.ndarray] = _OnceCache(
+            self._load_roundtrip,
+            Counter(e.vae_roundtrip_path for e in entries if e.vae_roundtrip_path is not None),
+        )
+        floor_keys = [key for key in map(_floor_key, entries) if key is not None]
+        self.floors: _OnceCache[_FloorKey, dict[str, float]] = _OnceCache(
+            self._measure_floor, Counter(floor_keys)
+        )
 
     def _load_content(self, image: str) -> _Content:
         if image not in self._maps:
