@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import yaml
 
-from maskleak.config import Plan, expand_values, number_label
+from maskleak.config import Plan
 from maskleak.errors import InputError
+from maskleak.sweeps import expand_values, number_label
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,20 +7,21 @@ clashes, references between sections) and always names the config key at fault."
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from maskleak.errors import InputError
 from maskleak.images import downsample_size
 from maskleak.provenance import canonical_json, sha256_bytes
 from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
+from maskleak.sweeps import (
+    Experiment,
+    expand_values,
+    unique_labels,
+)
 
 EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
@@ -73,55 +74,6 @@ def spec_key(spec: Mapping[str, Any]) -> str:
     return sha256_bytes(canonical_json(dict(spec)).encode())[:16]
 
 
-def number_label(value: float) -> str:
-    """Short, stable file-name label: 80.0 -> '80', 0.5 -> '0.5', 1/99 -> '0.0101'."""
-    text = f"{value:.4f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
-
-
-#: Decimals every swept value is rounded to, whichever notation the config used.
-VALUE_DECIMALS = 9
-
-
-def canonical_value(value: float) -> float:
-    """``value`` rounded to ``VALUE_DECIMALS`` decimals, with -0.0 as 0.0: the one float
-    that file names, cache keys and table values all use for it."""
-    return round(float(value), VALUE_DECIMALS) + 0.0
-
-
-def expand_values(spec: Any, key: str) -> list[float]:
-    """A list of numbers, or ``{start, stop, num}`` for ``num`` evenly spaced values
-    (numpy.linspace, endpoints included, as the study's sweeps were), with an optional
-    ``round: d`` that rounds them as ``numpy.round(values, d)`` (the study's strengths
-    were ``np.round(np.linspace(0, 1, 100), 2)``, which has no 0.50).
-
-    Every value is canonicalised (``canonical_value``), so ``{start: 0, stop: 1, num: 6}``
-    and ``[0, 0.2, 0.4, 0.6, 0.8, 1]`` give the same floats (linspace's
-    0.6000000000000001 is 0.6) and so the same inpaintings."""
-    if isinstance(spec, Mapping):
-        missing = {"start", "stop", "num"} - set(spec)
-        if missing:
-            raise InputError(f"config key {key}: range needs {sorted(missing)}")
-        values = np.linspace(float(spec["start"]), float(spec["stop"]), int(spec["num"]))
-        if spec.get("round") is not None:
-            values = np.round(values, int(spec["round"]))
-            if len(np.unique(values)) != len(values):
-                raise InputError(
-                    f"config key {key}.round: rounding to {spec['round']} decimals makes "
-                    "values repeat; use more decimals or fewer values"
-                )
-        result = [float(v) for v in values]
-    elif isinstance(spec, Sequence) and not isinstance(spec, str):
-        result = [float(v) for v in spec]
-    else:
-        raise InputError(f"config key {key}: expected a list or {{start, stop, num}}, got {spec!r}")
-    if not result:
-        raise InputError(f"config key {key}: no values")
-    if any(not math.isfinite(v) for v in result):
-        raise InputError(f"config key {key}: values must be finite, got {result}")
-    return [canonical_value(v) for v in result]
-
-
 #: File types a ``folder`` source picks up by default.
 FOLDER_PATTERNS = ("*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff", "*.bmp", "*.webp")
 
@@ -153,32 +105,6 @@ def expand_image_sources(images: Mapping[str, Any]) -> dict[str, dict[str, Any]]
                 raise InputError(f"config key images.{name}: image name {image!r} is taken twice")
             expanded[image] = {"kind": "file", "path": str(file)}
     return expanded
-
-
-def _unique_labels(values: Sequence[float], key: str) -> dict[str, float]:
-    labels: dict[str, float] = {}
-    for value in values:
-        label = number_label(value)
-        if label in labels and labels[label] != value:
-            raise InputError(
-                f"config key {key}: {labels[label]!r} and {value!r} both round to '{label}' "
-                "(4 decimals); use values that differ in the first 4 decimals"
-            )
-        labels[label] = value
-    return labels
-
-
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    radius_pct: dict[str, float]
-    strengths: dict[str, float]
-    seeds: list[int]
-
-    @property
-    def per_image(self) -> int:
-        """Inpaintings of one model on one image: radii x strengths x seeds."""
-        return len(self.radius_pct) * len(self.strengths) * len(self.seeds)
 
 
 class Plan:
@@ -231,18 +157,18 @@ class Plan:
                 raise InputError(f"config key {key}.seeds: seeds repeat: {seeds}")
             self.experiments[name] = Experiment(
                 name,
-                _unique_labels(radii, f"{key}.radius_pct"),
-                _unique_labels(strengths, f"{key}.strengths"),
+                unique_labels(radii, f"{key}.radius_pct"),
+                unique_labels(strengths, f"{key}.strengths"),
                 seeds,
             )
         if not self.experiments:
             raise InputError(f"config key experiments: name at least one of {EXPERIMENTS}")
         # Labels must not clash across experiments either: they share file names.
-        self.radius_pct = _unique_labels(
+        self.radius_pct = unique_labels(
             [r for e in self.experiments.values() for r in e.radius_pct.values()],
             "experiments.*.radius_pct",
         )
-        _unique_labels(
+        unique_labels(
             [s for e in self.experiments.values() for s in e.strengths.values()],
             "experiments.*.strengths",
         )

@@ -16,7 +16,8 @@ import numpy as np
 
 from maskleak import config as plan_config
 from maskleak.bootstrap import LEVEL, N_RESAMPLES
-from maskleak.config import Plan, expand_values, number_label
+from maskleak.config import Plan
+from maskleak.sweeps import expand_values, number_label
 from maskleak.trends import STUDY_PUBLISHED_FIT, equation
 
 #: Lists up to this long are written out in full.
