@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from maskleak.errors import InputError
+from maskleak.provenance import require_columns
 
 #: Resamples per bootstrap interval (the percentile interval's 2.5/97.5 % points then rest
 #: on 25 resamples each side).
@@ -69,12 +70,6 @@ class Draws:
         return int(self.group_draws.shape[0])
 
 
-def _require(table: pd.DataFrame, columns: list[str]) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(f"bootstrap table lacks column(s) {missing}")
-
-
 def draw(
     table: pd.DataFrame,
     n_resamples: int,
@@ -90,7 +85,7 @@ def draw(
     """
     if n_resamples < 1:
         raise InputError(f"n_resamples must be >= 1, got {n_resamples}")
-    _require(table, [group] if within is None else [group, within])
+    require_columns(table, [group] if within is None else [group, within], "bootstrap")
     rng = np.random.default_rng(seed)
     group_codes, groups = pd.factorize(table[group], sort=True, use_na_sentinel=False)
     n_groups = len(groups)

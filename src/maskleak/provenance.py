@@ -10,7 +10,7 @@ import json
 import os
 import platform
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,16 @@ def read_table(path: str | os.PathLike[str], name: str) -> Any:
         raise InputError(f"{name} table {where} not found; rerun the {name} rule") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"{name} table {where} is not readable Parquet: {exc}") from exc
+
+
+def require_columns(table: Any, columns: Sequence[str], name: str) -> None:
+    """InputError naming the ``name`` table (metrics, trends, ...) and every one of
+    ``columns`` that the DataFrame ``table`` lacks."""
+    from maskleak.errors import InputError
+
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise InputError(f"{name} table lacks column(s) {missing}")
 
 
 def read_parquet_record(path: str | os.PathLike[str]) -> dict[str, Any] | None:

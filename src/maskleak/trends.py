@@ -42,7 +42,7 @@ import pandas as pd
 
 from maskleak import bootstrap
 from maskleak.errors import InputError
-from maskleak.provenance import read_table, write_parquet
+from maskleak.provenance import read_table, require_columns, write_parquet
 
 #: Column order of the trends table (mirrors workflow/schemas/trends.columns.yaml).
 COLUMNS: tuple[str, ...] = (
@@ -186,12 +186,6 @@ def _fit(x: np.ndarray, y: np.ndarray, degree: int, x_name: str, metric: str) ->
     }
 
 
-def _require(frame: pd.DataFrame, columns: Sequence[str]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise InputError(f"metrics table lacks column(s) {missing}")
-
-
 def _valid(rows: pd.DataFrame, metric: str, x: str) -> pd.DataFrame:
     """The rows a fit uses: finite ``metric`` and ``x``."""
     keep = np.isfinite(rows[metric].to_numpy(float)) & np.isfinite(rows[x].to_numpy(float))
@@ -315,7 +309,7 @@ def _fit_with_interval(
 def _strength_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     if rows.empty:
         return []
-    _require(rows, ["model", "image", "seed", "strength", *STRENGTH_METRICS])
+    require_columns(rows, ["model", "image", "seed", "strength", *STRENGTH_METRICS], "metrics")
     fits: list[dict[str, Any]] = []
     for model, by_model in rows.groupby("model", sort=True):
         for metric in STRENGTH_METRICS:
@@ -338,7 +332,8 @@ def _mask_size_fits(rows: pd.DataFrame) -> list[dict[str, Any]]:
     if rows.empty:
         return []
     xs = sorted(set(MASK_SIZE_X.values()))
-    _require(rows, ["model", "image", "seed", "strength", *xs, *MASK_SIZE_METRICS])
+    needed = ["model", "image", "seed", "strength", *xs, *MASK_SIZE_METRICS]
+    require_columns(rows, needed, "metrics")
     fits: list[dict[str, Any]] = []
     for (model, strength), group in rows.groupby(["model", "strength"], sort=True):
         for metric in MASK_SIZE_METRICS:
@@ -366,7 +361,7 @@ def fit_trends(metrics: pd.DataFrame) -> pd.DataFrame:
     than the two sweeps are ignored."""
     fits: list[dict[str, Any]] = []
     if len(metrics):
-        _require(metrics, ["experiment"])
+        require_columns(metrics, ["experiment"], "metrics")
         fits += _strength_fits(metrics[metrics["experiment"] == "strength_sweep"])
         fits += _mask_size_fits(metrics[metrics["experiment"] == "mask_size_sweep"])
     frame = pd.DataFrame(fits, columns=list(COLUMNS)).astype(DTYPES)

@@ -25,7 +25,7 @@ from maskleak.claims.catalogue import CLAIMS, Claim
 from maskleak.claims.page import write_page
 from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable
 from maskleak.errors import InputError
-from maskleak.provenance import read_table, write_parquet
+from maskleak.provenance import read_table, require_columns, write_parquet
 
 #: Column -> dtype of the claims table, in column order (mirrors
 #: workflow/schemas/claims.columns.yaml).
@@ -119,9 +119,7 @@ def claims_table(
     ``seed``; the same inputs give the same table."""
     rows = []
     if len(metrics):
-        missing = [c for c in REQUIRED if c not in metrics.columns]
-        if missing:
-            raise InputError(f"metrics table lacks column(s) {missing}")
+        require_columns(metrics, REQUIRED, "metrics")
     for (model, pipeline), by_model in metrics.groupby(["model", "pipeline"], sort=True):
         sweeps = {
             name: by_model[by_model["experiment"] == name].reset_index(drop=True)

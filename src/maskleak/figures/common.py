@@ -18,7 +18,7 @@ from scipy import stats
 from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
 from maskleak.figures.layout import fit_canvas
-from maskleak.provenance import META_KEY, atomic_path, canonical_json, versions
+from maskleak.provenance import META_KEY, atomic_path, canonical_json, require_columns, versions
 from maskleak.trends import per_image_mean
 
 DPI = 150
@@ -35,12 +35,6 @@ AREA_LABEL = "disc area / image area"
 AREA_THESIS_LABEL = "π r² / (w·h)"
 MSE_LABEL = "outside-mask MSE ((8-bit level)²)"
 THESIS_MSE_LABEL = "thesis uint8 MSE ((8-bit level)², wraps mod 256)"
-
-
-def require_columns(table: pd.DataFrame, columns: Sequence[str], name: str) -> None:
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise InputError(f"{name} table lacks column(s) {missing}")
 
 
 def select(

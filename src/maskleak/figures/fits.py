@@ -10,7 +10,8 @@ import pandas as pd
 
 from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
-from maskleak.figures.common import count, require_columns
+from maskleak.figures.common import count
+from maskleak.provenance import require_columns
 from maskleak.trends import COLUMNS
 
 _KEY_COLUMNS = ("experiment", "model", "scope", "image", "strength", "metric", "x", "degree")
