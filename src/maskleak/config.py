@@ -6,17 +6,19 @@ clashes, references between sections) and always names the config key at fault."
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from maskleak import models
 from maskleak.errors import InputError
 from maskleak.images import downsample_size
+from maskleak.pipeline_choice import DEFAULT_PIPELINE
 from maskleak.provenance import canonical_json, sha256_bytes
 from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
+from maskleak.study_pipeline import check_unet_channels
 from maskleak.sweeps import (
     Experiment,
     expand_values,
@@ -191,27 +193,21 @@ class Plan:
                 raise InputError(f"config key images.{image}: {exc}") from None
 
     def _check_pipeline(self, model: str) -> None:
-        """The study's pipeline blends latents and so needs a 4-channel UNet: refuse a
-        9-channel model now where its channels are known (tiny models, local folders);
-        hub checkpoints are checked by their inpaint job before it computes anything."""
+        """The study's pipeline needs a 4-channel UNet: refuse any other now where its
+        channels are known (tiny models, local folders); hub checkpoints are checked by
+        their inpaint job before it computes anything."""
         if self.model_pipeline(model) != STUDY_PIPELINE:
             return
         spec = self.config["models"][model]
         channels = spec.get("unet_in_channels")
-        unet_config = Path(str(spec.get("path", ""))) / "unet" / "config.json"
-        if spec["kind"] == "local" and unet_config.is_file():
+        if spec["kind"] == "local":
             try:
-                channels = json.loads(unet_config.read_text()).get("in_channels")
-            except (OSError, ValueError):
-                channels = None  # the inpaint job reports a broken folder
-        if channels is not None and channels != 4:
+                channels = models.unet_in_channels(spec["path"])
+            except InputError:
+                channels = None  # not there yet, or broken: the inpaint job says which
+        if channels is not None:
             key = "pipeline" if spec.get("pipeline") else "(inpaint.pipeline)"
-            raise InputError(
-                f"config key models.{model}.{key}: the study pipeline needs a 4-channel UNet "
-                f"(plain Stable Diffusion); {model} has a {channels}-channel one (an "
-                "inpainting checkpoint regenerates every latent: the study's Legacy "
-                "pipeline cannot run it)"
-            )
+            check_unet_channels(channels, model, f"config key models.{model}.{key}: ")
 
     def _check_figures(self) -> None:
         figures = self.figures
@@ -258,7 +254,7 @@ class Plan:
         """The pipeline that runs ``model``: its own ``pipeline`` key, else
         ``inpaint.pipeline`` (default: today's diffusers pipeline)."""
         spec = self.config["models"][model]
-        return str(spec.get("pipeline") or self.config["inpaint"].get("pipeline", "diffusers"))
+        return str(spec.get("pipeline") or self.config["inpaint"].get("pipeline", DEFAULT_PIPELINE))
 
     def inpaint_settings(self, model: str) -> dict[str, Any]:
         """The ``inpaint`` settings of ``model``'s jobs, with its pipeline filled in."""

@@ -52,25 +52,20 @@ def key_settings(settings: Settings) -> dict[str, Any]:
     return recorded
 
 
-def check_pipeline(settings: Settings, model_dir: str, model_name: str) -> bool:
-    """Whether the job runs the study's pipeline; refuses, before anything is computed, a
-    pipeline name it does not know and the study's pipeline on a UNet that is not 4-channel."""
+def check_pipeline(settings: Settings, model_dir: str, model_name: str) -> None:
+    """Refuse, before anything is computed, a pipeline name the job does not know and the
+    study's pipeline on a UNet that is not 4-channel."""
     if settings.pipeline not in PIPELINES:
         raise InputError(
             f"config key models.{model_name}.pipeline: unknown pipeline {settings.pipeline!r} "
             f"(use one of {PIPELINES})"
         )
-    if settings.pipeline != study_pipeline.PIPELINE:
-        return False
-    channels = models.unet_in_channels(model_dir)
-    if channels != 4:
-        raise InputError(
-            f"config key models.{model_name}.pipeline: the study pipeline needs a 4-channel "
-            f"UNet (plain Stable Diffusion); {model_dir} has a {channels}-channel one (an "
-            "inpainting checkpoint regenerates every latent: the study's Legacy pipeline "
-            "cannot run it)"
+    if settings.pipeline == study_pipeline.PIPELINE:
+        study_pipeline.check_unet_channels(
+            models.unet_in_channels(model_dir),
+            str(model_dir),
+            f"config key models.{model_name}.pipeline: ",
         )
-    return True
 
 
 def steps_counter(settings: Settings, model_dir: str) -> Callable[[float], int]:

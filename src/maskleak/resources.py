@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from maskleak.pipeline_choice import steps_run
+from maskleak.pipeline_choice import DEFAULT_PIPELINE, steps_run
 from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
 
 #: Seconds per denoising step of one 512x512 image for SD 1.5 in fp16 on a T4, the
@@ -27,7 +27,9 @@ TINY_MODEL_MEM_MB = 2000
 CHECKPOINT_MEM_MB = 12000
 
 
-def unet_steps(tasks: Iterable[Mapping[str, Any]], steps: int, pipeline: str = "diffusers") -> int:
+def unet_steps(
+    tasks: Iterable[Mapping[str, Any]], steps: int, pipeline: str = DEFAULT_PIPELINE
+) -> int:
     """Denoising steps of all the job's distinct inpaintings (experiments may share one).
     The study's pipeline runs up to one step more per inpainting (PNDM's extra timestep),
     counted here without reading the model's scheduler: an upper bound."""

@@ -40,16 +40,24 @@ LATENT_SCALE = 0.18215
 SIDE_MULTIPLE = 32
 
 
-def check_inputs(pipe: Any, strength: float, steps: int) -> None:
+def check_unet_channels(channels: int, model: str, where: str = "") -> None:
     """The study's pipeline blends latents outside the mask, which needs a plain
-    4-channel UNet; strength in [0, 1]; at least one step."""
-    channels = pipe.unet.config.in_channels
+    4-channel UNet: InputError otherwise, naming ``model`` and starting with ``where``
+    (e.g. the config key). The config, the inpaint job and :func:`study_inpaint` all
+    check it, each as early as it knows the channels."""
     if channels != 4:
         raise InputError(
-            f"the study pipeline needs a 4-channel UNet (plain Stable Diffusion); this model's "
-            f"UNet takes {channels} channels (an inpainting checkpoint regenerates every latent "
-            "and cannot run the Legacy pipeline the study used)"
+            f"{where}the study pipeline needs a 4-channel UNet (plain Stable Diffusion); "
+            f"{model} has a {channels}-channel one (its UNet takes {channels} channels: an "
+            "inpainting checkpoint regenerates every latent, and the study's Legacy pipeline "
+            "cannot run it)"
         )
+
+
+def check_inputs(pipe: Any, strength: float, steps: int) -> None:
+    """A 4-channel UNet (:func:`check_unet_channels`); strength in [0, 1]; at least one
+    step."""
+    check_unet_channels(pipe.unet.config.in_channels, "this model")
     if not 0.0 <= strength <= 1.0:
         raise InputError(f"strength must be in [0, 1], got {strength}")
     if steps < 1:

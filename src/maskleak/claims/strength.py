@@ -200,8 +200,8 @@ def noise_everywhere(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
     trip over the same pixels), averaged over the inpaintings at strength > 0 (per image,
     then over images), must exceed 0. The VAE's lossy encode/decode is in both terms and
     cancels: what remains is what denoising leaves far from the mask (residual noise on
-    the kept latents, regenerated latents). Does not hold if the interval lies at or
-    below 0 or within :data:`PRACTICAL_REL` of the far-field floor. The evidence adds the
+    the kept latents, regenerated latents). Practical margin: :data:`PRACTICAL_REL` of the
+    far-field floor (verdict rules: :mod:`maskleak.claims.verdicts`). The evidence adds the
     excess at the lowest strength alone and names the model's pipeline (``pipeline``
     column), which decides what the kept latents end as. The wrapped metric has no
     far-field version and no floor, so it cannot test the claim; nor can a metrics table

@@ -11,8 +11,10 @@ from typing import Any
 from maskleak.errors import InputError
 
 #: The pipeline of a manifest written before the ``pipeline`` key existed: every
-#: inpainting then ran today's diffusers pipeline (``maskleak.inpaint.DEFAULT_PIPELINE``,
-#: not imported here, so that reading manifests does not import torch).
+#: inpainting then ran today's diffusers pipeline
+#: (:data:`maskleak.pipeline_choice.DEFAULT_PIPELINE`). Not imported from there: the
+#: metrics rules' code hash follows imports, and pipeline_choice imports the model code,
+#: whose edits must not rerun the metrics.
 DEFAULT_PIPELINE = "diffusers"
 
 
@@ -22,7 +24,7 @@ class Entry:
 
     manifest: str
     model: str
-    pipeline: str  # "diffusers" or "study" (maskleak.inpaint.PIPELINES)
+    pipeline: str  # "diffusers" or "study" (maskleak.pipeline_choice.PIPELINES)
     image: str
     image_path: str
     steps: int
