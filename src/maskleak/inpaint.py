@@ -10,11 +10,12 @@ and the calls share UNet evaluations across strengths (:mod:`maskleak.merged_cal
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,7 +94,7 @@ def run_job(
         torch.set_num_threads(threads)
     device = models.resolve_device(device)
     dtype = str(models.resolve_dtype(settings.dtype, device, model_dir)).removeprefix("torch.")
-    study = pipeline_choice.check_pipeline(settings, model_dir, model_name)
+    pipeline_choice.check_pipeline(settings, model_dir, model_name)
     image_pixels = read_pixels(image_path, "RGB")
     image = Image.fromarray(image_pixels)
     common = {
@@ -130,8 +131,8 @@ def run_job(
         entry = {
             **asdict(task),
             "steps_run": n_steps,
-            # The study's pipeline always denoises (strength 0 runs PNDM's extra step).
-            "mode": MODE_DENOISE if n_steps > 0 or study else MODE_VAE_ROUNDTRIP,
+            # Never 0 steps with the study's pipeline (steps_counter refuses it).
+            "mode": MODE_DENOISE if n_steps > 0 else MODE_VAE_ROUNDTRIP,
             "key": key,
         }
         entries.append(entry)
@@ -155,15 +156,17 @@ def run_job(
         )
         load_s = time.perf_counter() - load_started
         pipeline_info = {**models.describe(pipe), "pipeline": settings.pipeline}
+        # The floor and today's pipeline's strength-0 inpaintings are one round trip:
+        # computed once, when first needed.
+        roundtrip = functools.cache(functools.partial(pipeline_choice.vae_roundtrip, pipe, image))
         if floor_missing:
             # What no latent-diffusion pipeline goes below: the metrics measure every
             # inpainting's outside error against it.
-            floor = pipeline_choice.vae_roundtrip(pipe, image)
             floor_record = {"stage": "inpaint", **common, "key": floor_key}
-            save_png(floor, floor_path, {**floor_record, "mode": MODE_VAE_ROUNDTRIP})
+            save_png(roundtrip(), floor_path, {**floor_record, "mode": MODE_VAE_ROUNDTRIP})
         if todo:
             computed_s, batching = _compute(
-                pipe, image, masks, todo, settings, device, common, pipeline_info
+                pipe, image, masks, todo, settings, device, common, pipeline_info, roundtrip
             )
         log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
     log.info(
@@ -218,8 +221,10 @@ def _compute(
     device: str,
     common: Mapping[str, Any],
     pipeline_info: Mapping[str, Any],
+    roundtrip: Callable[[], Image.Image],
 ) -> tuple[float, dict[str, Any]]:
-    """Compute and save ``todo``; returns the seconds it took and how it was batched."""
+    """Compute and save ``todo``; returns the seconds it took and how it was batched.
+    ``roundtrip()``: the image's VAE round trip, for inpaintings that run no step."""
     started = time.perf_counter()
 
     def save(task: Task, entry: Mapping[str, Any], result: Image.Image) -> None:
@@ -243,9 +248,8 @@ def _compute(
     planned = [(schedules[s], len(chunk)) for s, chunk in calls]
     tracker = progress.plan_compute(pipe, settings.guidance_scale, len(roundtrips), planned, size)
     if roundtrips:
-        roundtrip = pipeline_choice.vae_roundtrip(pipe, image)
         for task, todo_entry in roundtrips:
-            save(task, todo_entry, roundtrip)
+            save(task, todo_entry, roundtrip())
         tracker.finished(len(roundtrips))
 
     def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
