@@ -41,6 +41,8 @@ MANIFEST = RESULTS + "/inpainted/{model}/{image}/manifest.json"
 INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
 METRICS_PART = RESULTS + "/metrics/{model}/{image}.parquet"
 METRICS = RESULTS + "/metrics.parquet"
+PROFILE_PART = RESULTS + "/profile/{model}/{image}.parquet"
+PROFILE = RESULTS + "/profile.parquet"
 TRENDS = RESULTS + "/trends.parquet"
 CLAIMS = RESULTS + "/claims.parquet"
 CLAIMS_PAGE = RESULTS + "/claims.html"
@@ -333,6 +335,11 @@ class Plan:
     def metrics_parts(self) -> list[str]:
         """One metrics table per inpaint job (model and image), merged into METRICS."""
         return [self.path(METRICS_PART, model=m, image=i) for m in self.models for i in self.images]
+
+    def profile_parts(self) -> list[str]:
+        """One long table of outside error by distance and texture bin per inpaint job,
+        merged into PROFILE."""
+        return [self.path(PROFILE_PART, model=m, image=i) for m in self.models for i in self.images]
 
     def manifests(self) -> list[str]:
         return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]
