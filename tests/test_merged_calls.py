@@ -52,9 +52,11 @@ def run(model: Path, scene, out: Path, batch: int) -> tuple[dict, list[np.ndarra
 def test_merged_calls_give_the_one_at_a_time_pixels(tiny_models, scene, tmp_path, channels):
     alone, pixels_alone = run(tiny_models[channels], scene, tmp_path / "alone", 1)
     merged, pixels_merged = run(tiny_models[channels], scene, tmp_path / "merged", 4)
-    assert "unet_evaluations" not in alone and alone["pipeline_calls"] == 13
-    # 6 strength calls of 1 image; strength 0.5 holds 7 inpaintings (one of the strength
-    # sweep, 6 of the mask-size sweep): 2 calls (4 + 3).
+    # The strength sweep's 0.5 and the mask-size sweep's radius 80 seed 0 are one
+    # inpainting (same key): computed once, saved under both names. 13 tasks, 12 calls.
+    assert "unet_evaluations" not in alone and alone["pipeline_calls"] == 12
+    assert alone["listed"] == 13 and alone["computed"] == 13
+    # 6 strength calls of 1 image; strength 0.5 holds 6 distinct inpaintings: 2 calls (4 + 2).
     assert merged["pipeline_calls"] == 8
     # Only the batch each UNet evaluation is part of differs: on the CPU in float32 at
     # most one 8-bit level (measured: 0 for most images).
@@ -213,7 +215,8 @@ def test_projection_packs_like_the_real_job(tiny_models, scene, tmp_path):
 
     merged, _ = run(tiny_models[4], scene, tmp_path / "merged", 4)
     by_strength: dict[float, list[Task]] = {}
-    for task in sweep(tmp_path / "x", scene):
+    distinct = {(t.radius_pct, t.strength, t.seed): t for t in sweep(tmp_path / "x", scene)}
+    for task in distinct.values():  # the job computes an inpainting two tasks share once
         by_strength.setdefault(task.strength, []).append(task)
     calls = [
         (merged_calls.schedule(sd15_scheduler(), STEPS, strength), len(chunk))

@@ -14,20 +14,21 @@ import functools
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from maskleak import gpus, merged_calls, models, pipeline_choice, progress, study_pipeline
-from maskleak.batch_size import resolve_batch_size
+from maskleak import gpus, mechanisms, models, pipeline_choice, progress
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
+from maskleak.inpaint_compute import MODE_DENOISE, MODE_VAE_ROUNDTRIP, Item, compute
+from maskleak.inpaint_compute import pipeline_calls as pipeline_calls
 from maskleak.masks import check_mask
+from maskleak.mechanisms import Mechanisms
 from maskleak.pipeline_choice import Settings
 from maskleak.provenance import (
     canonical_json,
@@ -45,30 +46,55 @@ InpaintPipeline = models.InpaintPipeline
 #: Bumped when the way an inpainting is produced changes, so old PNGs are not reused.
 ALGORITHM = "maskleak-inpaint-1"
 
-T = TypeVar("T")
-
-MODE_DENOISE = "denoise"
-#: Strengths too small for one denoising step: the image only passes through the VAE.
-MODE_VAE_ROUNDTRIP = "vae_roundtrip"
 #: Every job's VAE round trip of its image (posterior mode), beside its manifest: the floor
 #: the metrics measure each inpainting's outside error against.
 VAE_ROUNDTRIP_NAME = "vae_roundtrip.png"
+#: The same with a posterior sample (seed :data:`FLOOR_SAMPLE_SEED`): the floor of the
+#: pipelines that sample, which SD's near-deterministic VAE keeps close to the mode's.
+VAE_ROUNDTRIP_SAMPLE_NAME = "vae_roundtrip_sample.png"
+FLOOR_SAMPLE_SEED = 0
+#: Pass k of a repeated inpainting draws from seed + (k - 1) * this: a new draw per pass,
+#: never another seed's pass 1 for seeds below it.
+PASS_SEED_STRIDE = 1_000_000
 
 
 @dataclass(frozen=True)
 class Task:
+    """One inpainting of a job: ``inpainted_path`` is its (first pass's) PNG;
+    ``pass_paths`` those of passes 2, 3, ... of a variant with several passes."""
+
     experiment: str
     radius_pct: float
     strength: float
     seed: int
     mask_path: str
     inpainted_path: str
+    variant: str = mechanisms.BASELINE
+    #: None: the job's pipeline as it ships (mechanisms.pipeline_defaults).
+    mechanisms: Mechanisms | None = None
+    pass_paths: tuple[str, ...] = ()
 
 
-def inpaint_key(common: Mapping[str, Any], mask_sha: str, strength: float, seed: int) -> str:
+def inpaint_key(
+    common: Mapping[str, Any],
+    mask_sha: str,
+    strength: float,
+    seed: int,
+    changed: Mapping[str, Any] | None = None,
+    pass_number: int = 1,
+    previous: str | None = None,
+) -> str:
     """Hash of everything one inpainting depends on (model weights, settings, device,
-    image and mask pixels, strength, seed), but not of batch composition or file names."""
+    image and mask pixels, strength, seed; the mechanisms ``changed`` from the pipeline's
+    own (mechanisms.differences); for a later pass, its number and the key of the pass
+    it starts from), but not of batch composition or file names. The pipeline's own
+    first passes keep the keys they had before variants existed."""
     record = {**common, "mask_sha256": mask_sha, "strength": strength, "seed": seed}
+    if changed:
+        record["mechanisms"] = dict(changed)
+    if pass_number > 1:
+        record["pass"] = pass_number
+        record["previous"] = previous
     return sha256_bytes(canonical_json(record).encode())
 
 
@@ -122,34 +148,21 @@ def run_job(
     mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
 
     steps_of = pipeline_choice.steps_counter(settings, model_dir)
-    entries: list[dict[str, Any]] = []
-    todo: list[tuple[Task, dict[str, Any]]] = []
-    pending: set[str] = set()
-    for task in tasks:
-        key = inpaint_key(common, mask_sha[task.mask_path], task.strength, task.seed)
-        n_steps = steps_of(task.strength)
-        entry = {
-            **asdict(task),
-            "steps_run": n_steps,
-            # Never 0 steps with the study's pipeline (steps_counter refuses it).
-            "mode": MODE_DENOISE if n_steps > 0 else MODE_VAE_ROUNDTRIP,
-            "key": key,
-        }
-        entries.append(entry)
-        # Experiments may share an inpainting (same radius, strength, seed): compute it once.
-        if task.inpainted_path not in pending and _existing_key(task.inpainted_path) != key:
-            pending.add(task.inpainted_path)
-            todo.append((task, entry))
-    paths = [task.inpainted_path for task in tasks]
+    entries, todo = _plan_items(tasks, settings, common, mask_sha, steps_of, device)
+    paths = [entry["inpainted_path"] for entry in entries]
     log.info("%s", progress.job_plan_line(paths, len(todo), model_name, image_name, device, dtype))
     floor_path = str(Path(manifest_path).with_name(VAE_ROUNDTRIP_NAME))
     floor_key = sha256_bytes(canonical_json({**common, "floor": MODE_VAE_ROUNDTRIP}).encode())
+    sample_path = str(Path(manifest_path).with_name(VAE_ROUNDTRIP_SAMPLE_NAME))
+    sample_record = {**common, "floor": "vae_roundtrip_sample", "seed": FLOOR_SAMPLE_SEED}
+    sample_key = sha256_bytes(canonical_json(sample_record).encode())
     floor_missing = _existing_key(floor_path) != floor_key
+    sample_missing = _existing_key(sample_path) != sample_key
 
     computed_s = 0.0
     batching: dict[str, Any] = {}
     load_s = 0.0
-    if todo or floor_missing:
+    if todo or floor_missing or sample_missing:
         load_started = time.perf_counter()
         pipe = models.load_pipeline(
             model_dir, settings.scheduler, settings.dtype, device, settings.variant
@@ -164,15 +177,18 @@ def run_job(
             # inpainting's outside error against it.
             floor_record = {"stage": "inpaint", **common, "key": floor_key}
             save_png(roundtrip(), floor_path, {**floor_record, "mode": MODE_VAE_ROUNDTRIP})
+        if sample_missing:
+            sample = pipeline_choice.vae_roundtrip(pipe, image, FLOOR_SAMPLE_SEED)
+            save_png(sample, sample_path, {"stage": "inpaint", **sample_record, "key": sample_key})
         if todo:
-            computed_s, batching = _compute(
+            computed_s, batching = compute(
                 pipe, image, masks, todo, settings, device, common, pipeline_info, roundtrip
             )
         log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
     log.info(
         "%d inpaintings listed, %d reused, %d computed",
-        len(tasks),
-        len(tasks) - len(todo),
+        len(entries),
+        len(entries) - len(todo),
         len(todo),
     )
 
@@ -186,19 +202,108 @@ def run_job(
             "image_path": image_path,
             "pipeline": settings.pipeline,
             "steps": settings.steps,
+            "unet_in_channels": models.unet_in_channels(model_dir),
             "vae_roundtrip_path": floor_path,
+            "vae_roundtrip_sample_path": sample_path,
             "common": common,
             "inpaintings": entries,
         },
     )
     return {
-        "listed": len(tasks),
+        "listed": len(entries),
         "computed": len(todo),
         "model_load_s": load_s,
         "compute_s": computed_s,
         "total_s": time.perf_counter() - started,
         **batching,
     }
+
+
+def _plan_items(
+    tasks: Sequence[Task],
+    settings: Settings,
+    common: Mapping[str, Any],
+    mask_sha: Mapping[str, str],
+    steps_of: Callable[[float], int],
+    device: str,
+) -> tuple[list[dict[str, Any]], list[Item]]:
+    """The manifest's entries (one per PNG: every pass of every task) and the PNGs to
+    compute: those whose key is missing or different, each path once (experiments and
+    variants that come to the same inpainting share its PNG), with every earlier pass
+    they start from."""
+    entries: list[dict[str, Any]] = []
+    todo: list[Item] = []
+    planned: set[str] = set()
+    for task in tasks:
+        mech = task.mechanisms or mechanisms.pipeline_defaults(settings.pipeline)
+        _check_task_mechanisms(task, mech, device)
+        changed = mechanisms.differences(settings.pipeline, mech)
+        raw_changed = {k: v for k, v in changed.items() if k not in mechanisms.PASTE_FIELDS}
+        n_steps = steps_of(task.strength)
+        mode = MODE_DENOISE if n_steps > 0 else MODE_VAE_ROUNDTRIP
+        previous: str | None = None
+        previous_path: str | None = None
+        stale = False  # an earlier pass is recomputed: every later one is too
+        for number, path in enumerate((task.inpainted_path, *task.pass_paths), start=1):
+            args = (common, mask_sha[task.mask_path], task.strength, task.seed)
+            key = inpaint_key(*args, changed, number, previous)
+            seed = task.seed + PASS_SEED_STRIDE * (number - 1)
+            record = {
+                "key": key,
+                "radius_pct": task.radius_pct,
+                "strength": task.strength,
+                "seed": task.seed,
+                "variant": task.variant,
+                "pass": number,
+                "pass_seed": seed,
+                "mechanisms": mech.record(),
+                "steps_run": n_steps,
+                "mode": mode,
+            }
+            entry = {
+                **{k: v for k, v in asdict(task).items() if k not in ("mechanisms", "pass_paths")},
+                "inpainted_path": path,
+                "pass": number,
+                "mechanisms": mech.record(),
+                # Never 0 steps with the study's pipeline (steps_counter refuses it).
+                "steps_run": n_steps,
+                "mode": mode,
+                "key": key,
+            }
+            entries.append(entry)
+            stale = stale or _existing_key(path) != key
+            if stale and path not in planned:
+                planned.add(path)
+                todo.append(
+                    Item(
+                        path=path,
+                        key=key,
+                        raw_key=inpaint_key(*args, raw_changed, number, previous),
+                        pass_number=number,
+                        previous_path=previous_path,
+                        strength=task.strength,
+                        seed=seed,
+                        mask_path=task.mask_path,
+                        mechanisms=mech,
+                        record=record,
+                    )
+                )
+            previous, previous_path = key, path
+    return entries, todo
+
+
+def _check_task_mechanisms(task: Task, mech: Mechanisms, device: str) -> None:
+    """A task's passes match its mechanisms, and its dtype runs on this job's device."""
+    if len(task.pass_paths) + 1 != mech.passes:
+        raise InputError(
+            f"inpaint task {task.inpainted_path}: {mech.passes} passes but "
+            f"{len(task.pass_paths) + 1} paths"
+        )
+    if mech.dtype == "float16" and not device.startswith("cuda"):
+        raise InputError(
+            f"config key variants.{task.variant}.dtype: float16 needs a CUDA device; this "
+            f"inpaint job runs on {device} (use float32 or bfloat16 there)"
+        )
 
 
 def _existing_key(path: str) -> str | None:
@@ -212,124 +317,12 @@ def _existing_key(path: str) -> str | None:
     return None if record is None else record.get("key")
 
 
-def _compute(
-    pipe: InpaintPipeline,
-    image: Image.Image,
-    masks: Mapping[str, np.ndarray],
-    todo: Sequence[tuple[Task, dict[str, Any]]],
-    settings: Settings,
-    device: str,
-    common: Mapping[str, Any],
-    pipeline_info: Mapping[str, Any],
-    roundtrip: Callable[[], Image.Image],
-) -> tuple[float, dict[str, Any]]:
-    """Compute and save ``todo``; returns the seconds it took and how it was batched.
-    ``roundtrip()``: the image's VAE round trip, for inpaintings that run no step."""
-    started = time.perf_counter()
-
-    def save(task: Task, entry: Mapping[str, Any], result: Image.Image) -> None:
-        _save(task, entry, result, common, pipeline_info)
-
-    by_strength: dict[float, list[tuple[Task, Mapping[str, Any]]]] = defaultdict(list)
-    roundtrips = [(t, e) for t, e in todo if e["mode"] == MODE_VAE_ROUNDTRIP]
-    for task, todo_entry in todo:
-        if todo_entry["mode"] != MODE_VAE_ROUNDTRIP:
-            by_strength[task.strength].append((task, todo_entry))
-
-    # The study's pipeline has its own timesteps (PNDM's extra one at every strength);
-    # merged or not, it runs exactly as it runs alone.
-    study = settings.pipeline == study_pipeline.PIPELINE
-    denoise = pipeline_choice.denoise_study if study else pipeline_choice.denoise
-    schedule_of = study_pipeline.schedule if study else merged_calls.schedule
-    size = resolve_batch_size(settings.batch_size, device, pipe, image.width * image.height)
-    calls = pipeline_calls(by_strength, size)
-    merge = merged_calls.should_merge(size, len(calls))
-    schedules = {s: schedule_of(pipe.scheduler, settings.steps, s) for s in by_strength}
-    planned = [(schedules[s], len(chunk)) for s, chunk in calls]
-    tracker = progress.plan_compute(pipe, settings.guidance_scale, len(roundtrips), planned, size)
-    if roundtrips:
-        for task, todo_entry in roundtrips:
-            save(task, todo_entry, roundtrip())
-        tracker.finished(len(roundtrips))
-
-    def call(strength: float, chunk: Sequence[tuple[Task, Mapping[str, Any]]], p: Any) -> None:
-        mask_images = [Image.fromarray(masks[t.mask_path]) for t, _ in chunk]
-        seeds = [t.seed for t, _ in chunk]
-        results = denoise(p, image, mask_images, strength, seeds, settings)
-        for (done, done_entry), result in zip(chunk, results, strict=True):
-            save(done, done_entry, result)
-        # Merged calls' evaluations are shared; the merger reports them as they happen.
-        tracker.finished(len(chunk), 0 if merge else len(schedules[strength]))
-
-    batching: dict[str, Any] = {"batch_size": size, "pipeline_calls": len(calls)}
-    if merge:
-        stats = merged_calls.run_merged(
-            pipe,
-            calls,
-            size,
-            settings.steps,
-            call,
-            on_evaluation=tracker.evaluated,
-            schedule_of=schedule_of,
-        )
-        log.info(
-            "merged %d pipeline calls: %d UNet evaluations of %.1f images on average",
-            len(calls),
-            stats["unet_evaluations"],
-            stats["unet_images"] / max(stats["unet_evaluations"], 1),
-        )
-        batching.update(stats)
-    else:
-        for strength, chunk in calls:
-            call(strength, chunk, pipe)
-    return time.perf_counter() - started, batching
-
-
-def _save(
-    task: Task,
-    entry: Mapping[str, Any],
-    result: Image.Image,
-    common: Mapping[str, Any],
-    pipeline_info: Mapping[str, Any],
-) -> None:
-    """Write one inpainting with the record that makes it reusable (its key) and says
-    how it was made."""
-    record = {
-        "stage": "inpaint",
-        **common,
-        "pipeline": dict(pipeline_info),
-        "key": entry["key"],
-        "radius_pct": task.radius_pct,
-        "strength": task.strength,
-        "seed": task.seed,
-        "steps_run": entry["steps_run"],
-        "mode": entry["mode"],
-    }
-    save_png(result, task.inpainted_path, record)
-
-
-def pipeline_calls(
-    by_strength: Mapping[float, Sequence[T]], size: int
-) -> list[tuple[float, Sequence[T]]]:
-    """run_job's pipeline calls for items grouped by strength, in the order it makes them:
-    one call per strength (it sets the timesteps) and chunk of at most ``size`` items.
-    Merged calls start longest schedule (highest strength) first, so the calls that start
-    later join a running batch; chunks of one strength keep their order."""
-    calls = [
-        (strength, group[start : start + size])
-        for strength, group in sorted(by_strength.items())
-        for start in range(0, len(group), size)
-    ]
-    if merged_calls.should_merge(size, len(calls)):
-        calls.sort(key=lambda call: -call[0])
-    return calls
-
-
 def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
     """Tasks from plain mappings (as Snakemake params carry them), with a clear error."""
     tasks = []
     for i, rec in enumerate(records):
         try:
+            mech = rec.get("mechanisms")
             tasks.append(
                 Task(
                     experiment=str(rec["experiment"]),
@@ -338,6 +331,9 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
                     seed=int(rec["seed"]),
                     mask_path=str(rec["mask_path"]),
                     inpainted_path=str(rec["inpainted_path"]),
+                    variant=str(rec.get("variant", mechanisms.BASELINE)),
+                    mechanisms=None if mech is None else Mechanisms(**mech),
+                    pass_paths=tuple(str(p) for p in rec.get("pass_paths", ())),
                 )
             )
         except (KeyError, TypeError, ValueError) as err:

@@ -34,6 +34,9 @@ SAMPLE, MODE = "sample", "mode"
 LATENT_ENCODINGS = (SAMPLE, MODE)
 PASTE_NONE, PASTE_HARD, PASTE_SOFT = "none", "hard", "soft"
 PASTE_BACKS = (PASTE_NONE, PASTE_HARD, PASTE_SOFT)
+#: The fields of paste-back, done after the pipeline: variants differing only in them
+#: share one pipeline result.
+PASTE_FIELDS = ("paste_back", "paste_blur_px")
 #: ``mask_processor.blur``'s default blur_factor, used when ``soft`` names no radius.
 DEFAULT_BLUR_PX = 4.0
 DTYPES = ("float32", "float16", "bfloat16")

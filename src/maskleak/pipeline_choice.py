@@ -11,8 +11,9 @@ from typing import Any
 
 from PIL import Image
 
-from maskleak import models, study_pipeline
+from maskleak import mechanism_hooks, models, study_pipeline
 from maskleak.errors import InputError
+from maskleak.mechanisms import Mechanisms
 
 InpaintPipeline = models.InpaintPipeline
 
@@ -92,15 +93,22 @@ def steps_counter(settings: Settings, model_dir: str) -> Callable[[float], int]:
     return count
 
 
-def vae_roundtrip(pipe: InpaintPipeline, image: Image.Image) -> Image.Image:
+def vae_roundtrip(
+    pipe: InpaintPipeline, image: Image.Image, seed: int | None = None
+) -> Image.Image:
     """Encode and decode with the pipeline's own VAE and image processor: what strength 0
-    returns when no denoising step runs. Uses the posterior mode, so it needs no seed."""
+    returns when no denoising step runs. The posterior mode (no seed needed), or with a
+    ``seed`` a posterior sample drawn from a CPU generator."""
     import torch
 
     with torch.inference_mode():
         pixels = pipe.image_processor.preprocess(image, height=image.height, width=image.width)
         pixels = pixels.to(device=pipe.device, dtype=pipe.vae.dtype)
-        latents = pipe.vae.encode(pixels).latent_dist.mode()
+        posterior = pipe.vae.encode(pixels).latent_dist
+        if seed is None:
+            latents = posterior.mode()
+        else:
+            latents = posterior.sample(generator=cpu_generators([seed])[0])
         decoded = pipe.vae.decode(latents).sample
     return pipe.image_processor.postprocess(decoded, output_type="pil")[0]
 
@@ -115,47 +123,54 @@ def cpu_generators(seeds: Sequence[int]) -> list[Any]:
 
 def denoise(
     pipe: InpaintPipeline,
-    image: Image.Image,
+    images: Sequence[Image.Image],
     masks: Sequence[Image.Image],
     strength: float,
     seeds: Sequence[int],
     settings: Settings,
+    mechanisms: Mechanisms,
 ) -> list[Image.Image]:
-    """One call of today's diffusers pipeline: ``image`` inpainted once per mask and seed."""
+    """One call of today's diffusers pipeline: ``images[i]`` inpainted under ``masks[i]``
+    with ``seeds[i]``, with the mechanism switches applied to the call
+    (:func:`maskleak.mechanism_hooks.applied`; paste-back is the caller's)."""
     n = len(seeds)
     generators = cpu_generators(seeds)
-    result = pipe(
-        prompt=[settings.prompt] * n,
-        image=[image] * n,
-        mask_image=list(masks),
-        strength=strength,
-        num_inference_steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        generator=generators,
-        height=image.height,
-        width=image.width,
-        output_type="pil",
-    )
+    with mechanism_hooks.applied(pipe, mechanisms) as extra:
+        result = pipe(
+            prompt=[settings.prompt] * n,
+            image=list(images),
+            mask_image=list(masks),
+            strength=strength,
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            generator=generators,
+            height=images[0].height,
+            width=images[0].width,
+            output_type="pil",
+            **extra,
+        )
     return list(result.images)
 
 
 def denoise_study(
     pipe: InpaintPipeline,
-    image: Image.Image,
+    images: Sequence[Image.Image],
     masks: Sequence[Image.Image],
     strength: float,
     seeds: Sequence[int],
     settings: Settings,
+    mechanisms: Mechanisms,
 ) -> list[Image.Image]:
     """:func:`denoise` with the study's pipeline (:mod:`maskleak.study_pipeline`)."""
     results, _ = study_pipeline.study_inpaint(
         pipe,
-        image,
+        images,
         masks,
         strength,
         settings.steps,
         cpu_generators(seeds),
         prompt=settings.prompt,
         guidance_scale=settings.guidance_scale,
+        mechanisms=mechanisms,
     )
     return results

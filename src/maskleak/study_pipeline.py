@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from maskleak import latent_mask
 from maskleak.errors import InputError
+from maskleak.mechanisms import MODE, STUDY, Mechanisms, pipeline_defaults
 
 if TYPE_CHECKING:
     import torch
@@ -75,16 +77,25 @@ def preprocess_image(image: Image.Image) -> torch.Tensor:
     return 2.0 * torch.from_numpy(pixels[None].transpose(0, 3, 1, 2)) - 1.0
 
 
-def preprocess_mask(mask: Image.Image, scale_factor: int = 8) -> torch.Tensor:
+def preprocess_mask(
+    mask: Image.Image, scale_factor: int = 8, rule: str = latent_mask.PIL_NEAREST
+) -> torch.Tensor:
     """0.11.1's ``preprocess_mask``: greyscale, sides floored to a multiple of 32, PIL
     NEAREST down to latent size, tiled to 4 channels, inverted so 1 = keep. Shape
-    (1, 4, H/8, W/8), float32 in [0, 1]."""
+    (1, 4, H/8, W/8), float32 in [0, 1]. Another latent mask ``rule``
+    (:mod:`maskleak.latent_mask`) replaces the PIL step, on the mask binarized at 127."""
     import torch
 
     grey = mask.convert("L")
     w, h = (side - side % SIDE_MULTIPLE for side in grey.size)
-    small = grey.resize((w // scale_factor, h // scale_factor), resample=Image.Resampling.NEAREST)
-    values = np.array(small).astype(np.float32) / 255.0
+    if rule == latent_mask.PIL_NEAREST:
+        small = grey.resize(
+            (w // scale_factor, h // scale_factor), resample=Image.Resampling.NEAREST
+        )
+        values = np.array(small).astype(np.float32) / 255.0
+    else:
+        inpaint = np.array(grey)[:h, :w] > 127
+        values = latent_mask.latent_cells(inpaint, rule, scale_factor).astype(np.float32)
     return torch.from_numpy(1 - np.tile(values, (4, 1, 1))[None])
 
 
@@ -114,16 +125,24 @@ def steps_run(scheduler: Any, steps: int, strength: float) -> int:
 
 def study_inpaint(
     pipe: Any,
-    image: Image.Image,
+    image: Image.Image | Sequence[Image.Image],
     masks: Sequence[Image.Image],
     strength: float,
     steps: int,
     generators: Sequence[torch.Generator],
     prompt: str = "",
     guidance_scale: float = 0.0,
+    mechanisms: Mechanisms | None = None,
 ) -> tuple[list[Image.Image], int]:
-    """Inpaint ``image`` (RGB) once per mask (L, white = inpaint) and generator, exactly as
-    the study's diffusers 0.11.1 Legacy pipeline did, with ``pipe``'s modules and scheduler.
+    """Inpaint ``image`` (RGB; or one image per mask) once per mask (L, white = inpaint)
+    and generator, exactly as the study's diffusers 0.11.1 Legacy pipeline did, with
+    ``pipe``'s modules and scheduler.
+
+    ``mechanisms`` (default: the study pipeline's own, :mod:`maskleak.mechanisms`) switches
+    the encoding (``mode``: no sample is drawn, so the noise is the generator's first
+    draw), the latent mask rule, and ``final_latent_paste`` (the clean latents pasted
+    outside the latent mask after the loop, as diffusers >= 0.13 does). Paste-back and
+    passes are the caller's (:mod:`maskleak.mechanism_hooks`).
 
     Each inpainting draws its posterior sample and its noise from its own generator, in
     0.11.1's order, so a batch gives the same draws as one call per inpainting (0.11.1
@@ -147,6 +166,10 @@ def study_inpaint(
             f"{len(generators)} generators"
         )
     n = len(masks)
+    images = [image] * n if isinstance(image, Image.Image) else list(image)
+    if len(images) != n:
+        raise InputError(f"study_inpaint needs one image per mask, got {len(images)} for {n}")
+    mech = mechanisms or pipeline_defaults(STUDY)
     device = pipe.device
     generator_list = list(generators)
     do_cfg = guidance_scale > 1.0  # 0.11.1's rule: guidance 1 means none
@@ -157,9 +180,13 @@ def study_inpaint(
         text = torch.cat([negative, positive]) if do_cfg else positive
 
         # 3. Preprocess image and masks: (n, 3, H, W) in [-1, 1]; (n, 4, H/8, W/8), 1 = keep
-        pixels = preprocess_image(image).to(device=device, dtype=text.dtype)
-        pixels = pixels.expand(n, -1, -1, -1)
-        keep = torch.cat([preprocess_mask(m, pipe.vae_scale_factor) for m in masks])
+        if isinstance(image, Image.Image):
+            pixels = preprocess_image(image).expand(n, -1, -1, -1)
+        else:
+            pixels = torch.cat([preprocess_image(item) for item in images])
+        pixels = pixels.to(device=device, dtype=text.dtype)
+        factor = pipe.vae_scale_factor
+        keep = torch.cat([preprocess_mask(m, factor, mech.latent_mask) for m in masks])
         keep = keep.to(device=device, dtype=text.dtype)
 
         # 4. Timesteps
@@ -176,7 +203,10 @@ def study_inpaint(
         # 5. Latents: a posterior sample, then noise, each from the inpainting's generator
         #    (0.11.1 drew the sample in encode and the noise in prepare_latents, in this order)
         posterior = pipe.vae.encode(pixels).latent_dist
-        init_latents = LATENT_SCALE * posterior.sample(generator=generator_list)
+        if mech.latent_encoding == MODE:
+            init_latents = LATENT_SCALE * posterior.mode()
+        else:
+            init_latents = LATENT_SCALE * posterior.sample(generator=generator_list)
         noise = randn_tensor(
             init_latents.shape, generator=generator_list, device=device, dtype=text.dtype
         )
@@ -197,7 +227,9 @@ def study_inpaint(
             proper = pipe.scheduler.add_noise(init_latents, noise, torch.tensor([t]))
             latents = proper * keep + latents * (1 - keep)
 
-        # 7. Decode the whole latent image; no paste of the clean latents
+        # 7. Decode the whole latent image; 0.11.1 pasted no clean latents back first
+        if mech.final_latent_paste:
+            latents = init_latents * keep + latents * (1 - keep)
         decoded = pipe.vae.decode(latents / LATENT_SCALE).sample
         decoded = (decoded / 2 + 0.5).clamp(0, 1)
         array = decoded.cpu().permute(0, 2, 3, 1).float().numpy()
