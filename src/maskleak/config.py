@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from maskleak import models
+from maskleak import mechanisms, models
 from maskleak.errors import InputError
 from maskleak.images import downsample_size
 from maskleak.pipeline_choice import DEFAULT_PIPELINE
@@ -25,7 +25,9 @@ from maskleak.sweeps import (
     unique_labels,
 )
 
-EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
+EXPERIMENTS = ("strength_sweep", "mask_size_sweep", "mechanism_sweep")
+#: The thesis' experiments: their figures show each pipeline as it ships.
+THESIS_EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
 # Path layout, in one place: rules and the plan both use these templates. Everything a
 # run computes lives under results/{run}/ (and its logs under logs/{run}/), so two configs
@@ -38,7 +40,9 @@ IMAGE = RESULTS + "/images/{image}.png"
 MASK = RESULTS + "/masks/{image}/r{radius}.png"
 REGIONS = RESULTS + "/regions/{image}.png"
 MANIFEST = RESULTS + "/inpainted/{model}/{image}/manifest.json"
-INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}.png"
+#: {suffix}: "" for the pipeline as it ships, else what a variant changes and the pass
+#: (mechanisms.file_suffix), so variants that come to the same pipeline share a file.
+INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}{suffix}.png"
 METRICS_PART = RESULTS + "/metrics/{model}/{image}.parquet"
 METRICS = RESULTS + "/metrics.parquet"
 PROFILE_PART = RESULTS + "/profile/{model}/{image}.parquet"
@@ -46,6 +50,9 @@ PROFILE = RESULTS + "/profile.parquet"
 TRENDS = RESULTS + "/trends.parquet"
 CLAIMS = RESULTS + "/claims.parquet"
 CLAIMS_PAGE = RESULTS + "/claims.html"
+#: "Why it leaks": each mechanism's share of the outside error (mechanism sweep).
+WHY = RESULTS + "/why.parquet"
+WHY_PAGE = RESULTS + "/why.html"
 FIGURES = RESULTS + "/figures"
 LOGS = "logs/{run}"
 BENCHMARKS = "benchmarks/{run}"
@@ -145,6 +152,7 @@ class Plan:
         self._check_sizes(config["downsample"])
         if not self.models:
             raise InputError("config key models: at least one model is needed")
+        self.variants = self._read_variants(config.get("variants") or {})
         self.experiments: dict[str, Experiment] = {}
         for name, spec in (config.get("experiments") or {}).items():
             key = f"experiments.{name}"
@@ -164,9 +172,17 @@ class Plan:
                 unique_labels(radii, f"{key}.radius_pct"),
                 unique_labels(strengths, f"{key}.strengths"),
                 seeds,
+                self._experiment_models(spec, key),
+                self._experiment_variants(name, spec, key),
             )
         if not self.experiments:
             raise InputError(f"config key experiments: name at least one of {EXPERIMENTS}")
+        for model in self.models:
+            if not any(model in e.models for e in self.experiments.values()):
+                raise InputError(
+                    f"config key models.{model}: no experiment runs it "
+                    "(add it to an experiment's models, or remove it)"
+                )
         # Labels must not clash across experiments either: they share file names.
         self.radius_pct = unique_labels(
             [r for e in self.experiments.values() for r in e.radius_pct.values()],
@@ -177,6 +193,51 @@ class Plan:
             "experiments.*.strengths",
         )
         self._check_figures()
+
+    @staticmethod
+    def _read_variants(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """Variant name -> the mechanisms it sets; ``baseline`` (nothing set) is built in."""
+        if mechanisms.BASELINE in spec:
+            raise InputError(
+                f"config key variants.{mechanisms.BASELINE}: the name is taken by each "
+                "pipeline as it ships; give the variant another name"
+            )
+        variants: dict[str, dict[str, Any]] = {mechanisms.BASELINE: {}}
+        for name, changes in spec.items():
+            variants[name] = mechanisms.check_variant(changes, f"variants.{name}")
+        return variants
+
+    def _experiment_models(self, spec: Mapping[str, Any], key: str) -> list[str]:
+        names = list(spec.get("models") or self.models)
+        for i, model in enumerate(names):
+            if model not in self.models:
+                raise InputError(f"config key {key}.models[{i}]: unknown model {model!r}")
+        return names
+
+    def _experiment_variants(self, name: str, spec: Mapping[str, Any], key: str) -> dict[str, int]:
+        """Variant -> passes, for the variants the experiment names."""
+        names = list(spec.get("variants") or [mechanisms.BASELINE])
+        for i, variant in enumerate(names):
+            if variant not in self.variants:
+                raise InputError(
+                    f"config key {key}.variants[{i}]: unknown variant {variant!r} "
+                    f"(define it under variants, or use {mechanisms.BASELINE})"
+                )
+        if name in THESIS_EXPERIMENTS and mechanisms.BASELINE not in names:
+            raise InputError(
+                f"config key {key}.variants: must include {mechanisms.BASELINE} (the thesis "
+                "figures show each pipeline as it ships)"
+            )
+        return {v: int(self.variants[v].get("passes", 1)) for v in names}
+
+    def experiment_models(self, name: str) -> list[str]:
+        """The models experiment ``name`` runs (none if the config has no such experiment)."""
+        experiment = self.experiments.get(name)
+        return list(experiment.models) if experiment else []
+
+    def mechanisms_of(self, model: str, variant: str) -> mechanisms.Mechanisms:
+        """What ``variant`` makes of ``model``'s pipeline."""
+        return mechanisms.effective(self.model_pipeline(model), self.variants[variant])
 
     def _check_sizes(self, downsample: Mapping[str, Any]) -> None:
         """What downsampling would make of the sizes known now (procedural images);
@@ -302,35 +363,52 @@ class Plan:
         return [self.path(MASK, image=image, radius=label) for label in self.radius_pct]
 
     def tasks(self, model: str, image: str) -> list[dict[str, Any]]:
-        """Every inpainting of one model on one image, across experiments, in a stable order."""
+        """Every inpainting of one model on one image, across the experiments that run the
+        model and their variants, in a stable order; a variant with several passes lists
+        the later passes' PNGs in ``pass_paths``."""
+        pipeline = self.model_pipeline(model)
         tasks = []
         for experiment in self.experiments.values():
-            for r_label, radius in experiment.radius_pct.items():
-                for s_label, strength in experiment.strengths.items():
-                    for seed in experiment.seeds:
-                        path = self.path(
-                            INPAINTED,
-                            model=model,
-                            image=image,
-                            radius=r_label,
-                            strength=s_label,
-                            seed=seed,
-                        )
-                        tasks.append(
-                            {
-                                "experiment": experiment.name,
-                                "radius_pct": radius,
-                                "strength": strength,
-                                "seed": seed,
-                                "mask_path": self.path(MASK, image=image, radius=r_label),
-                                "inpainted_path": path,
-                            }
-                        )
+            if model not in experiment.models:
+                continue
+            for variant in experiment.variants:
+                mech = self.mechanisms_of(model, variant)
+                changed = mechanisms.differences(pipeline, mech)
+                for r_label, radius in experiment.radius_pct.items():
+                    for s_label, strength in experiment.strengths.items():
+                        for seed in experiment.seeds:
+                            paths = [
+                                self.path(
+                                    INPAINTED,
+                                    model=model,
+                                    image=image,
+                                    radius=r_label,
+                                    strength=s_label,
+                                    seed=seed,
+                                    suffix=mechanisms.file_suffix(changed, number),
+                                )
+                                for number in range(1, mech.passes + 1)
+                            ]
+                            tasks.append(
+                                {
+                                    "experiment": experiment.name,
+                                    "variant": variant,
+                                    "mechanisms": mech.record(),
+                                    "radius_pct": radius,
+                                    "strength": strength,
+                                    "seed": seed,
+                                    "mask_path": self.path(MASK, image=image, radius=r_label),
+                                    "inpainted_path": paths[0],
+                                    "pass_paths": paths[1:],
+                                }
+                            )
         return tasks
 
     def n_inpaintings(self) -> int:
-        per_image = sum(e.per_image for e in self.experiments.values())
-        return per_image * len(self.images) * len(self.models)
+        """PNGs the experiments list (an inpainting two of them share counts twice)."""
+        return sum(e.per_image * len(e.models) for e in self.experiments.values()) * len(
+            self.images
+        )
 
     def metrics_parts(self) -> list[str]:
         """One metrics table per inpaint job (model and image), merged into METRICS."""
@@ -350,10 +428,14 @@ class Plan:
         them)."""
         parts = []
         for e in self.experiments.values():
+            variants = ""
+            if e.variants != [mechanisms.BASELINE]:
+                variants = f" x {sum(e.passes.values())} variant passes"
             parts.append(
-                f"{e.name}: {len(self.images)} images x {len(self.models)} models x "
+                f"{e.name}: {len(self.images)} images x {len(e.models)} models x "
                 f"{len(e.radius_pct)} radii x {len(e.strengths)} strengths x "
-                f"{len(e.seeds)} seeds = {e.per_image * len(self.images) * len(self.models)}"
+                f"{len(e.seeds)} seeds{variants} = "
+                f"{e.per_image * len(self.images) * len(e.models)}"
             )
         return (
             f"maskleak plan (run {self.run!r}, outputs in {self.path(RESULTS)}/): "
@@ -367,6 +449,12 @@ class Plan:
                 f"\n  {e.name}: radius_pct ({len(e.radius_pct)}): {', '.join(e.radius_pct)}"
                 f"; strengths ({len(e.strengths)}): {', '.join(e.strengths)}"
                 f"; seeds: {', '.join(map(str, e.seeds))}"
+                + (
+                    f"; models: {', '.join(e.models)}; variants: "
+                    + ", ".join(f"{v} ({n} passes)" if n > 1 else v for v, n in e.passes.items())
+                    if e.variants != [mechanisms.BASELINE] or e.models != self.models
+                    else ""
+                )
                 for e in self.experiments.values()
             )
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -84,8 +84,17 @@ class Experiment:
     radius_pct: dict[str, float]
     strengths: dict[str, float]
     seeds: list[int]
+    #: The models it runs and its variants' passes (variant -> passes), in config order.
+    models: list[str] = field(default_factory=list)
+    passes: dict[str, int] = field(default_factory=lambda: {"baseline": 1})
+
+    @property
+    def variants(self) -> list[str]:
+        return list(self.passes)
 
     @property
     def per_image(self) -> int:
-        """Inpaintings of one model on one image: radii x strengths x seeds."""
-        return len(self.radius_pct) * len(self.strengths) * len(self.seeds)
+        """Inpaintings (PNGs) of one model on one image: radii x strengths x seeds x the
+        variants' passes."""
+        n = len(self.radius_pct) * len(self.strengths) * len(self.seeds)
+        return n * sum(self.passes.values())

@@ -70,20 +70,20 @@ def figure_outputs():
     figures = PLAN.figures
     folder = PLAN.path(plan_config.FIGURES)
     outputs = []
-    if "strength_sweep" in PLAN.experiments:
+    strength_models = PLAN.experiment_models("strength_sweep")
+    if strength_models:
         outputs.append(f"{folder}/model_comparison.png")
-    for model in PLAN.models:
-        if "strength_sweep" in PLAN.experiments:
-            outputs.append(f"{folder}/{model}/strength_grid.png")
-            outputs.append(f"{folder}/{model}/strength_trend.png")
-            outputs += [
-                f"{folder}/{model}/worst_case/{image}.png"
-                for image in figures.get("worst_case_images", [])
-            ]
-        if "mask_size_sweep" in PLAN.experiments:
-            outputs.append(f"{folder}/{model}/area_curves.png")
-            if figures.get("gallery"):
-                outputs.append(f"{folder}/{model}/radius_gallery.png")
+    for model in strength_models:
+        outputs.append(f"{folder}/{model}/strength_grid.png")
+        outputs.append(f"{folder}/{model}/strength_trend.png")
+        outputs += [
+            f"{folder}/{model}/worst_case/{image}.png"
+            for image in figures.get("worst_case_images", [])
+        ]
+    for model in PLAN.experiment_models("mask_size_sweep"):
+        outputs.append(f"{folder}/{model}/area_curves.png")
+        if figures.get("gallery"):
+            outputs.append(f"{folder}/{model}/radius_gallery.png")
     return outputs
 
 
