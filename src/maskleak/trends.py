@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from maskleak import bootstrap
+from maskleak.as_shipped import experiment_rows
 from maskleak.errors import InputError
 from maskleak.provenance import read_table, require_columns, write_parquet
 
@@ -362,8 +363,8 @@ def fit_trends(metrics: pd.DataFrame) -> pd.DataFrame:
     fits: list[dict[str, Any]] = []
     if len(metrics):
         require_columns(metrics, ["experiment"], "metrics")
-        fits += _strength_fits(metrics[metrics["experiment"] == "strength_sweep"])
-        fits += _mask_size_fits(metrics[metrics["experiment"] == "mask_size_sweep"])
+        fits += _strength_fits(metrics[experiment_rows(metrics, "strength_sweep")])
+        fits += _mask_size_fits(metrics[experiment_rows(metrics, "mask_size_sweep")])
     frame = pd.DataFrame(fits, columns=list(COLUMNS)).astype(DTYPES)
     frame = frame.sort_values(_SORT_KEYS, kind="mergesort", na_position="first")
     return frame.reset_index(drop=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from maskleak.as_shipped import experiment_rows
 from maskleak.bootstrap import LEVEL, N_RESAMPLES
 from maskleak.claims import mask_size, regions, strength
 from maskleak.claims.catalogue import CLAIMS, Claim
@@ -122,7 +123,7 @@ def claims_table(
         require_columns(metrics, REQUIRED, "metrics")
     for (model, pipeline), by_model in metrics.groupby(["model", "pipeline"], sort=True):
         sweeps = {
-            name: by_model[by_model["experiment"] == name].reset_index(drop=True)
+            name: by_model[experiment_rows(by_model, name)].reset_index(drop=True)
             for name in _SWEEP_NAMES
         }
         for claim in CLAIMS:

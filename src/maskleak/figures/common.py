@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy import stats
 
+from maskleak.as_shipped import experiment_rows
 from maskleak.bootstrap import LEVEL
 from maskleak.errors import InputError
 from maskleak.figures.layout import fit_canvas
@@ -46,7 +47,7 @@ def select(
 ) -> pd.DataFrame:
     """Rows of ``metrics`` for one experiment (and model, image); InputError if none."""
     require_columns(metrics, ["experiment", "model", *columns], "metrics")
-    keep = metrics["experiment"] == experiment
+    keep = experiment_rows(metrics, experiment)
     what = f"experiment {experiment!r}"
     if model is not None:
         keep &= metrics["model"] == model
