@@ -149,6 +149,7 @@ def test_two_configs_keep_their_own_results_and_reports(tmp_path: Path):
     second["run"] = "second"
     second["experiments"]["strength_sweep"]["strengths"] = [0.25, 0.75, 1.0]
     second["models"] = {"tiny4": CONFIG["models"]["tiny4"]}
+    second["experiments"]["mechanism_sweep"]["models"] = ["tiny4"]
     for config in (first, second):
         run = snakemake(workdir, config)
         assert run.returncode == 0, run.stderr[-3000:]

@@ -21,13 +21,10 @@ from maskleak.study_pipeline import PIPELINE as STUDY_PIPELINE
 from maskleak.study_pipeline import check_unet_channels
 from maskleak.sweeps import (
     Experiment,
-    expand_values,
+    read_experiments,
+    read_variants,
     unique_labels,
 )
-
-EXPERIMENTS = ("strength_sweep", "mask_size_sweep", "mechanism_sweep")
-#: The thesis' experiments: their figures show each pipeline as it ships.
-THESIS_EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
 # Path layout, in one place: rules and the plan both use these templates. Everything a
 # run computes lives under results/{run}/ (and its logs under logs/{run}/), so two configs
@@ -152,37 +149,10 @@ class Plan:
         self._check_sizes(config["downsample"])
         if not self.models:
             raise InputError("config key models: at least one model is needed")
-        self.variants = self._read_variants(config.get("variants") or {})
-        self.experiments: dict[str, Experiment] = {}
-        for name, spec in (config.get("experiments") or {}).items():
-            key = f"experiments.{name}"
-            if name not in EXPERIMENTS:
-                raise InputError(f"config key {key}: unknown experiment (use {EXPERIMENTS})")
-            radii = expand_values(spec["radius_pct"], f"{key}.radius_pct")
-            strengths = expand_values(spec["strengths"], f"{key}.strengths")
-            if any(not 0 < r <= 100 for r in radii):
-                raise InputError(f"config key {key}.radius_pct: values must be in (0, 100]")
-            if any(not 0 <= s <= 1 for s in strengths):
-                raise InputError(f"config key {key}.strengths: values must be in [0, 1]")
-            seeds = [int(s) for s in spec["seeds"]]
-            if len(set(seeds)) != len(seeds):
-                raise InputError(f"config key {key}.seeds: seeds repeat: {seeds}")
-            self.experiments[name] = Experiment(
-                name,
-                unique_labels(radii, f"{key}.radius_pct"),
-                unique_labels(strengths, f"{key}.strengths"),
-                seeds,
-                self._experiment_models(spec, key),
-                self._experiment_variants(name, spec, key),
-            )
-        if not self.experiments:
-            raise InputError(f"config key experiments: name at least one of {EXPERIMENTS}")
-        for model in self.models:
-            if not any(model in e.models for e in self.experiments.values()):
-                raise InputError(
-                    f"config key models.{model}: no experiment runs it "
-                    "(add it to an experiment's models, or remove it)"
-                )
+        self.variants = read_variants(config.get("variants") or {})
+        self.experiments: dict[str, Experiment] = read_experiments(
+            config.get("experiments") or {}, self.models, self.variants
+        )
         # Labels must not clash across experiments either: they share file names.
         self.radius_pct = unique_labels(
             [r for e in self.experiments.values() for r in e.radius_pct.values()],
@@ -193,42 +163,6 @@ class Plan:
             "experiments.*.strengths",
         )
         self._check_figures()
-
-    @staticmethod
-    def _read_variants(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-        """Variant name -> the mechanisms it sets; ``baseline`` (nothing set) is built in."""
-        if mechanisms.BASELINE in spec:
-            raise InputError(
-                f"config key variants.{mechanisms.BASELINE}: the name is taken by each "
-                "pipeline as it ships; give the variant another name"
-            )
-        variants: dict[str, dict[str, Any]] = {mechanisms.BASELINE: {}}
-        for name, changes in spec.items():
-            variants[name] = mechanisms.check_variant(changes, f"variants.{name}")
-        return variants
-
-    def _experiment_models(self, spec: Mapping[str, Any], key: str) -> list[str]:
-        names = list(spec.get("models") or self.models)
-        for i, model in enumerate(names):
-            if model not in self.models:
-                raise InputError(f"config key {key}.models[{i}]: unknown model {model!r}")
-        return names
-
-    def _experiment_variants(self, name: str, spec: Mapping[str, Any], key: str) -> dict[str, int]:
-        """Variant -> passes, for the variants the experiment names."""
-        names = list(spec.get("variants") or [mechanisms.BASELINE])
-        for i, variant in enumerate(names):
-            if variant not in self.variants:
-                raise InputError(
-                    f"config key {key}.variants[{i}]: unknown variant {variant!r} "
-                    f"(define it under variants, or use {mechanisms.BASELINE})"
-                )
-        if name in THESIS_EXPERIMENTS and mechanisms.BASELINE not in names:
-            raise InputError(
-                f"config key {key}.variants: must include {mechanisms.BASELINE} (the thesis "
-                "figures show each pipeline as it ships)"
-            )
-        return {v: int(self.variants[v].get("passes", 1)) for v in names}
 
     def experiment_models(self, name: str) -> list[str]:
         """The models experiment ``name`` runs (none if the config has no such experiment)."""

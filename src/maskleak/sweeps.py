@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from maskleak import mechanisms
 from maskleak.errors import InputError
+
+EXPERIMENTS = ("strength_sweep", "mask_size_sweep", "mechanism_sweep")
+#: The thesis' experiments: their figures show each pipeline as it ships.
+THESIS_EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
 
 def number_label(value: float) -> str:
@@ -98,3 +103,83 @@ class Experiment:
         variants' passes."""
         n = len(self.radius_pct) * len(self.strengths) * len(self.seeds)
         return n * sum(self.passes.values())
+
+
+def read_variants(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Config ``variants``: name -> the mechanisms it sets (checked), with ``baseline``
+    (nothing set) built in."""
+    if mechanisms.BASELINE in spec:
+        raise InputError(
+            f"config key variants.{mechanisms.BASELINE}: the name is taken by each "
+            "pipeline as it ships; give the variant another name"
+        )
+    variants: dict[str, dict[str, Any]] = {mechanisms.BASELINE: {}}
+    for name, changes in spec.items():
+        variants[name] = mechanisms.check_variant(changes, f"variants.{name}")
+    return variants
+
+
+def read_experiments(
+    spec: Mapping[str, Any], models: Sequence[str], variants: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Experiment]:
+    """Config ``experiments``, each checked beyond the schema and naming the config key:
+    values in range and distinct, models and variants known, the thesis' sweeps with
+    ``baseline``, and every model in some experiment."""
+    experiments: dict[str, Experiment] = {}
+    for name, entry in spec.items():
+        key = f"experiments.{name}"
+        if name not in EXPERIMENTS:
+            raise InputError(f"config key {key}: unknown experiment (use {EXPERIMENTS})")
+        radii = expand_values(entry["radius_pct"], f"{key}.radius_pct")
+        strengths = expand_values(entry["strengths"], f"{key}.strengths")
+        if any(not 0 < r <= 100 for r in radii):
+            raise InputError(f"config key {key}.radius_pct: values must be in (0, 100]")
+        if any(not 0 <= s <= 1 for s in strengths):
+            raise InputError(f"config key {key}.strengths: values must be in [0, 1]")
+        seeds = [int(s) for s in entry["seeds"]]
+        if len(set(seeds)) != len(seeds):
+            raise InputError(f"config key {key}.seeds: seeds repeat: {seeds}")
+        experiments[name] = Experiment(
+            name,
+            unique_labels(radii, f"{key}.radius_pct"),
+            unique_labels(strengths, f"{key}.strengths"),
+            seeds,
+            _experiment_models(entry, key, models),
+            _experiment_passes(name, entry, key, variants),
+        )
+    if not experiments:
+        raise InputError(f"config key experiments: name at least one of {EXPERIMENTS}")
+    for model in models:
+        if not any(model in e.models for e in experiments.values()):
+            raise InputError(
+                f"config key models.{model}: no experiment runs it "
+                "(add it to an experiment's models, or remove it)"
+            )
+    return experiments
+
+
+def _experiment_models(entry: Mapping[str, Any], key: str, models: Sequence[str]) -> list[str]:
+    names = list(entry.get("models") or models)
+    for i, model in enumerate(names):
+        if model not in models:
+            raise InputError(f"config key {key}.models[{i}]: unknown model {model!r}")
+    return names
+
+
+def _experiment_passes(
+    name: str, entry: Mapping[str, Any], key: str, variants: Mapping[str, Mapping[str, Any]]
+) -> dict[str, int]:
+    """Variant -> passes, for the variants the experiment names."""
+    names = list(entry.get("variants") or [mechanisms.BASELINE])
+    for i, variant in enumerate(names):
+        if variant not in variants:
+            raise InputError(
+                f"config key {key}.variants[{i}]: unknown variant {variant!r} "
+                f"(define it under variants, or use {mechanisms.BASELINE})"
+            )
+    if name in THESIS_EXPERIMENTS and mechanisms.BASELINE not in names:
+        raise InputError(
+            f"config key {key}.variants: must include {mechanisms.BASELINE} (the thesis "
+            "figures show each pipeline as it ships)"
+        )
+    return {v: int(variants[v].get("passes", 1)) for v in names}
