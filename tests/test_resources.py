@@ -29,6 +29,9 @@ def test_unet_steps_count_each_distinct_inpainting_as_diffusers_runs_it():
     # The study's pipeline runs PNDM's extra timestep at every strength: one more each.
     # 0 + 2 + 5 + 10 steps, plus one for each of the 4 inpaintings.
     assert resources.unet_steps(tasks, 10, "study") == 21
+    # A 3-pass inpainting at 0.5 runs 5 steps per pass: 15, beside the 17.
+    passes = {"inpainted_path": "e", "strength": 0.5, "pass_paths": ["e2", "e3"]}
+    assert resources.unet_steps([*tasks, passes], 10) == 17 + 15
 
 
 def test_runtime_scales_with_steps_pixels_and_attempt():

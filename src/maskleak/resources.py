@@ -30,10 +30,16 @@ CHECKPOINT_MEM_MB = 12000
 def unet_steps(
     tasks: Iterable[Mapping[str, Any]], steps: int, pipeline: str = DEFAULT_PIPELINE
 ) -> int:
-    """Denoising steps of all the job's distinct inpaintings (experiments may share one).
-    The study's pipeline runs up to one step more per inpainting (PNDM's extra timestep),
-    counted here without reading the model's scheduler: an upper bound."""
-    by_path = {t["inpainted_path"]: float(t["strength"]) for t in tasks}
+    """Denoising steps of all the job's distinct inpaintings (experiments may share one),
+    every pass of a repeated one included. The study's pipeline runs up to one step more
+    per inpainting (PNDM's extra timestep), counted here without reading the model's
+    scheduler: an upper bound (paste-back variants that share a pipeline result count
+    again, too)."""
+    by_path = {
+        path: float(t["strength"])
+        for t in tasks
+        for path in (t["inpainted_path"], *t.get("pass_paths", ()))
+    }
     extra = 1 if pipeline == STUDY_PIPELINE else 0
     return sum(steps_run(steps, strength) + extra for strength in by_path.values())
 
