@@ -402,11 +402,6 @@ def test_float16_on_a_cpu_is_refused_before_anything_is_computed(tiny_models, fi
     assert not list(tmp_path.rglob("*.png")) and not manifest.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run_job loads one pipeline in inpaint.dtype and never applies a variant's "
-    "dtype: a bfloat16 variant is computed in float32 under a ~dtype-bfloat16 key",
-)
 def test_a_bfloat16_variant_runs_in_bfloat16(tiny_models, files, tmp_path):
     settings = Settings(steps=3, batch_size=1)
     tasks = [

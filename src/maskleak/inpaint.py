@@ -119,7 +119,7 @@ def run_job(
 
         torch.set_num_threads(threads)
     device = models.resolve_device(device)
-    dtype = str(models.resolve_dtype(settings.dtype, device, model_dir)).removeprefix("torch.")
+    dtype = _dtype_name(settings.dtype, device, model_dir)
     pipeline_choice.check_pipeline(settings, model_dir, model_name)
     image_pixels = read_pixels(image_path, "RGB")
     image = Image.fromarray(image_pixels)
@@ -168,7 +168,6 @@ def run_job(
             model_dir, settings.scheduler, settings.dtype, device, settings.variant
         )
         load_s = time.perf_counter() - load_started
-        pipeline_info = {**models.describe(pipe), "pipeline": settings.pipeline}
         # The floor and today's pipeline's strength-0 inpaintings are one round trip:
         # computed once, when first needed.
         roundtrip = functools.cache(functools.partial(pipeline_choice.vae_roundtrip, pipe, image))
@@ -180,10 +179,30 @@ def run_job(
         if sample_missing:
             sample = pipeline_choice.vae_roundtrip(pipe, image, FLOOR_SAMPLE_SEED)
             save_png(sample, sample_path, {"stage": "inpaint", **sample_record, "key": sample_key})
-        if todo:
-            computed_s, batching = compute(
-                pipe, image, masks, todo, settings, device, common, pipeline_info, roundtrip
+        # A variant with a dtype of its own runs on a copy of the pipeline in that dtype.
+        by_dtype: dict[str, list[Item]] = {}
+        for item in todo:
+            wanted = item.mechanisms.dtype
+            resolved = dtype if wanted is None else _dtype_name(wanted, device, model_dir)
+            by_dtype.setdefault(resolved, []).append(item)
+        for item_dtype, items in by_dtype.items():
+            run_pipe, run_roundtrip = pipe, roundtrip
+            if item_dtype != dtype:
+                load_started = time.perf_counter()
+                run_pipe = models.load_pipeline(
+                    model_dir, settings.scheduler, item_dtype, device, settings.variant
+                )
+                load_s += time.perf_counter() - load_started
+                run_roundtrip = functools.cache(
+                    functools.partial(pipeline_choice.vae_roundtrip, run_pipe, image)
+                )
+            info = {**models.describe(run_pipe), "pipeline": settings.pipeline}
+            seconds, stats = compute(
+                run_pipe, image, masks, items, settings, device, common, info, run_roundtrip
             )
+            computed_s += seconds
+            for name, value in stats.items():
+                batching[name] = value if name == "batch_size" else batching.get(name, 0) + value
         log.info("model load %.2f s, %d inpaintings in %.2f s", load_s, len(todo), computed_s)
     log.info(
         "%d inpaintings listed, %d reused, %d computed",
@@ -304,6 +323,10 @@ def _check_task_mechanisms(task: Task, mech: Mechanisms, device: str) -> None:
             f"config key variants.{task.variant}.dtype: float16 needs a CUDA device; this "
             f"inpaint job runs on {device} (use float32 or bfloat16 there)"
         )
+
+
+def _dtype_name(wanted: str, device: str, model_dir: str) -> str:
+    return str(models.resolve_dtype(wanted, device, model_dir)).removeprefix("torch.")
 
 
 def _existing_key(path: str) -> str | None:
