@@ -499,6 +499,37 @@ def test_claim4_flat_vs_textured() -> None:
     assert wrapped["verdict"] == NOT_TESTABLE and "per-region" in wrapped["evidence"]
 
 
+def test_claim4_texture_on_every_image_with_the_ground_truth_as_check() -> None:
+    def flat(i, s, k):
+        return 2.0 + s if i < 2 else math.nan  # images 0 and 1 have region maps
+
+    def rho(i, s, k):
+        return 0.2 + 0.1 * i + 0.02 * k if s > 0 else math.nan  # NaN at 0: not used
+
+    metrics = strength_sweep(
+        lambda i, s, k: 10.0,
+        seeds=(0, 1),
+        mse_outside_flat=flat,
+        mse_outside_textured=lambda i, s, k: 3 * flat(i, s, k),
+        texture_spearman=rho,
+    )
+    found = pick(claims_table(metrics, n_resamples=N), 4)
+    # Per image: the mean over seeds 0 and 1 (0.01 above 0.2 + 0.1 i); then over 3 images.
+    assert found["value"] == pytest.approx(np.mean([0.21, 0.31, 0.41]))
+    assert found["statistic"] == "mean texture_spearman at strength > 0"
+    assert found["verdict"] == HOLDS and found["n_images"] == 3 and found["reference"] == 0
+    assert found["ci_low"] <= found["value"] <= found["ci_high"]
+    assert "On all 3 images" in found["evidence"]
+    assert "check on the 2 images with ground-truth regions: textured/flat MSE ratio 3" in (
+        found["evidence"]
+    )
+    against = strength_sweep(lambda i, s, k: 10.0, texture_spearman=lambda i, s, k: -0.3 - i)
+    assert pick(claims_table(against, n_resamples=N), 4)["verdict"] == DOES_NOT_HOLD
+    assert "no image has ground-truth regions" in (
+        pick(claims_table(against, n_resamples=N), 4)["evidence"]
+    )
+
+
 def test_claim4_without_region_maps_not_testable() -> None:
     found = pick(claims_table(strength_sweep(lambda i, s, k: 10.0), n_resamples=N), 4)
     assert found["verdict"] == NOT_TESTABLE

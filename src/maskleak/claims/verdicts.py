@@ -55,6 +55,10 @@ VERDICTS: tuple[str, ...] = (HOLDS, DOES_NOT_HOLD, INCONCLUSIVE, NOT_TESTABLE)
 #: growth (see the module docstring).
 PRACTICAL_REL: float = 0.10
 
+#: A rank correlation below this counts as no relation: Cohen's "small" effect size for a
+#: correlation (claim 4, tested with a Spearman correlation on every image).
+PRACTICAL_RHO: float = 0.10
+
 Direction = Literal["greater", "less"]
 
 
