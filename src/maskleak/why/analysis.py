@@ -42,7 +42,7 @@ def _strengths(rows: pd.DataFrame) -> Iterator[tuple[float, pd.DataFrame]]:
     yield math.nan, rows
 
 
-def _row(means: Means, statistic: np.ndarray, value: float, **fields: Any) -> Row:
+def _row(means: Means, statistic: np.ndarray, value: float | np.ndarray, **fields: Any) -> Row:
     low, high = interval(means, statistic)
     return {
         **fields,

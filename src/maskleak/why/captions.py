@@ -109,7 +109,7 @@ def figure(plan: Plan, model: str) -> dict[str, Any]:
     (name, what each changes in this pipeline, legend label, passes), which variants
     repeat passes or paste back, and whether the mask-size sweep runs this model (the
     colour-drift figure then reads its rows too)."""
-    variants = []
+    variants: list[dict[str, Any]] = []
     for variant in plan.experiments[EXPERIMENT].variants:
         text = changes_text(_changed(plan, model, variant))
         mech = plan.mechanisms_of(model, variant)
