@@ -232,6 +232,8 @@ def _rows(n: int, seed: int) -> list[dict]:
                 row[name] = str(rng.choice(words[:3] if name in SORT_KEYS else words))
             elif dtype == "int64":
                 row[name] = int(rng.integers(-2, 3))
+            elif dtype == "bool":
+                row[name] = bool(rng.integers(0, 2))
             else:
                 row[name] = float(rng.choice([0.0, -0.0, 0.5, 1.0, math.nan, math.inf, 0.1]))
         rows.append(row)
@@ -395,8 +397,11 @@ def test_vae_floor_columns_from_pngs_equal_definitions(
         assert [row[key] for key in floor] == [want[row["radius_pct"]][key] for key in floor]
     assert set(new["vae_roundtrip_path"]) == {"vae_roundtrip.png"}
     assert before[floor].isna().all().all() and set(before["vae_roundtrip_path"]) == {""}
-    # The inpaintings' own columns do not depend on the round trip.
-    own = [c for c in COLUMNS if c not in (*floor, "vae_roundtrip_path", "model")]
+    # The inpaintings' own columns do not depend on the round trip (those measured
+    # against it, the excess and the attribution parts, do).
+    against_floor = ("excess_over_floor", *(c for c in COLUMNS if c.startswith("mse_outside_part")))
+    assert before[list(against_floor)].isna().all().all()
+    own = [c for c in COLUMNS if c not in (*floor, *against_floor, "vae_roundtrip_path", "model")]
     pd.testing.assert_frame_equal(
         new[own].reset_index(drop=True), before[own].reset_index(drop=True), check_exact=True
     )

@@ -28,8 +28,10 @@ Modules: ``columns`` (column dtypes, row order), ``bands`` (the band at the mask
 from maskleak.metrics.columns import COLUMNS, DTYPES
 from maskleak.metrics.merge import merge_metrics
 from maskleak.metrics.pairs import pair_metrics
+from maskleak.metrics.profile import merge_profile
 from maskleak.metrics.table import (
     metrics_table,
+    metrics_tables,
     write_image_metrics,
     write_metrics,
 )
@@ -38,7 +40,9 @@ __all__ = [
     "COLUMNS",
     "DTYPES",
     "merge_metrics",
+    "merge_profile",
     "metrics_table",
+    "metrics_tables",
     "pair_metrics",
     "write_image_metrics",
     "write_metrics",

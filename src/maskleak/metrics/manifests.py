@@ -8,7 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from maskleak import latent_mask, mechanisms
 from maskleak.errors import InputError
+from maskleak.mechanisms import BASELINE, Mechanisms
 
 #: The pipeline of a manifest written before the ``pipeline`` key existed: every
 #: inpainting then ran today's diffusers pipeline
@@ -39,10 +41,23 @@ class Entry:
     #: The image's VAE round trip (encode to the posterior mode, decode; the manifest's
     #: top-level ``vae_roundtrip_path``); None for a manifest written before it existed.
     vae_roundtrip_path: str | None = None
+    #: The same with a (seeded) posterior sample (``vae_roundtrip_sample_path``), or None.
+    vae_roundtrip_sample_path: str | None = None
+    #: The UNet's input channels (4: latents blended under a latent mask; 9: every latent
+    #: regenerated); None when the manifest does not say (footprint unknown).
+    unet_in_channels: int | None = None
+    #: The pipeline variant that made it (:mod:`maskleak.mechanisms`).
+    variant: str = BASELINE
+    #: Which pass of a repeated inpainting (1 = inpainted from the original).
+    pass_number: int = 1
+    #: The mechanisms the variant ran with (the pipeline's own unless it changed some).
+    mechanisms: Mechanisms = Mechanisms()
+    #: The run-wide dtype the job ran with (the manifest's ``common.dtype``), or None.
+    common_dtype: str | None = None
 
 
 def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: str) -> Any:
-    """``obj[key]`` checked against ``kind`` ('str', 'int' or 'number')."""
+    """``obj[key]`` checked against ``kind`` ('str', 'int', 'number' or 'bool')."""
     try:
         value = obj[key]
     except KeyError:
@@ -56,6 +71,8 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: st
         ok = exact is str or isinstance(value, str)
     elif kind == "int":
         ok = exact is int or (isinstance(value, int) and not isinstance(value, bool))
+    elif kind == "bool":
+        ok = exact is bool
     else:
         ok = exact is float or exact is int
         ok = ok or (isinstance(value, int | float) and not isinstance(value, bool))
@@ -65,12 +82,81 @@ def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: st
     return float(value) if kind == "number" else value
 
 
+def _optional(
+    obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: str, default: Any
+) -> Any:
+    """``obj[key]`` checked as :func:`_field` does, or ``default`` when absent."""
+    return _field(obj, key, kind, manifest, where) if key in obj else default
+
+
+def _choice(value: str, choices: tuple[str, ...], manifest: str, label: str) -> str:
+    if value not in choices:
+        raise InputError(
+            f"manifest {manifest}: key {label!r} must be one of {choices}, got {value!r}"
+        )
+    return value
+
+
+#: The type of each field of :class:`Mechanisms` in a manifest, and its allowed values
+#: (None: any); the same fields in the same order (tested).
+_MECHANISM_KINDS: dict[str, tuple[str, tuple[str, ...] | None]] = {
+    "latent_encoding": ("str", mechanisms.LATENT_ENCODINGS),
+    "latent_mask": ("str", latent_mask.RULES),
+    "final_latent_paste": ("bool", None),
+    "paste_back": ("str", mechanisms.PASTE_BACKS),
+    "paste_blur_px": ("number", None),
+    "passes": ("int", None),
+    "dtype": ("str or null", mechanisms.DTYPES),
+}
+
+
+def _mechanisms(
+    item: Mapping[str, Any], manifest: str, where: str, default: Mechanisms
+) -> Mechanisms:
+    """An entry's ``mechanisms`` object: exactly the fields of :class:`Mechanisms`, each
+    type-checked (and its value, where the choices are fixed); ``default`` when absent."""
+    if "mechanisms" not in item:
+        return default
+    spec = item["mechanisms"]
+    label = f"{where}.mechanisms"
+    if not isinstance(spec, dict):
+        raise InputError(f"manifest {manifest}: key {label!r} must be an object, got {spec!r}")
+    unknown = sorted(set(spec) - set(_MECHANISM_KINDS))
+    if unknown:
+        raise InputError(f"manifest {manifest}: key {label!r} has unknown fields {unknown}")
+    values: dict[str, Any] = {}
+    for name, (kind, choices) in _MECHANISM_KINDS.items():
+        if kind == "str or null":
+            if name not in spec:
+                raise InputError(f"manifest {manifest}: missing key {f'{label}.{name}'!r}")
+            value = spec[name]
+            if value is not None and not isinstance(value, str):
+                raise InputError(
+                    f"manifest {manifest}: key {f'{label}.{name}'!r} must be str or null, "
+                    f"got {value!r}"
+                )
+        else:
+            value = _field(spec, name, kind, manifest, label)
+        if choices is not None and value is not None:
+            _choice(value, choices, manifest, f"{label}.{name}")
+        values[name] = value
+    if values["passes"] < 1:
+        raise InputError(f"manifest {manifest}: key {f'{label}.passes'!r} must be >= 1")
+    return Mechanisms(**values)
+
+
 def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
     """The entries of one inpaint manifest, each field type-checked; InputError naming
     the manifest and the key for anything missing or malformed. A manifest without the
     top-level ``pipeline`` key is read as :data:`DEFAULT_PIPELINE`; one without
     ``vae_roundtrip_path`` (written before the inpaint job saved the round trip) gives
-    entries whose ``vae_roundtrip_path`` is None (their VAE-floor metrics are NaN)."""
+    entries whose ``vae_roundtrip_path`` is None (their VAE-floor metrics are NaN).
+
+    Optional too (older manifests lack them): top-level ``unet_in_channels`` (4 or 9;
+    None when absent), ``vae_roundtrip_sample_path`` (None) and ``common.dtype``; per
+    entry ``variant`` (:data:`maskleak.mechanisms.BASELINE`), ``pass`` (an int >= 1, at
+    most the mechanisms' ``passes``; 1) and ``mechanisms`` (the pipeline's own,
+    :func:`maskleak.mechanisms.pipeline_defaults`)."""
     name = os.fspath(path)
     try:
         with open(name, encoding="utf-8") as handle:
@@ -91,9 +177,16 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
     image_path = _field(data, "image_path", "str", name, "")
     steps = _field(data, "steps", "int", name, "")
     # Optional too: older manifests have no VAE round trip to measure the floor with.
-    roundtrip = None
-    if "vae_roundtrip_path" in data:
-        roundtrip = _field(data, "vae_roundtrip_path", "str", name, "")
+    roundtrip = _optional(data, "vae_roundtrip_path", "str", name, "", None)
+    sample = _optional(data, "vae_roundtrip_sample_path", "str", name, "", None)
+    channels = _optional(data, "unet_in_channels", "int", name, "", None)
+    if channels is not None and channels not in (4, 9):
+        raise InputError(f"manifest {name}: key 'unet_in_channels' must be 4 or 9, got {channels}")
+    common = data.get("common")
+    common_dtype = None
+    if isinstance(common, dict) and "dtype" in common:
+        common_dtype = _field(common, "dtype", "str", name, "common")
+    own: Mechanisms | None = None  # the pipeline's defaults, looked up when first needed
     items = data.get("inpaintings")
     if not isinstance(items, list):
         raise InputError(
@@ -105,6 +198,18 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
         where = f"inpaintings[{i}]"
         if not isinstance(item, dict):
             raise InputError(f"manifest {name}: key {where!r} must be an object")
+        if own is None and "mechanisms" not in item:
+            try:
+                own = mechanisms.pipeline_defaults(pipeline)
+            except InputError as exc:
+                raise InputError(f"manifest {name}: {exc}") from None
+        used = _mechanisms(item, name, where, own)  # type: ignore[arg-type]
+        pass_number = _optional(item, "pass", "int", name, where, 1)
+        if not 1 <= pass_number <= used.passes:
+            raise InputError(
+                f"manifest {name}: key {f'{where}.pass'!r} must be 1 to its mechanisms' "
+                f"passes ({used.passes}), got {pass_number}"
+            )
         entries.append(
             Entry(
                 manifest=name,
@@ -122,6 +227,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
                 mask_path=_field(item, "mask_path", "str", name, where),
                 inpainted_path=_field(item, "inpainted_path", "str", name, where),
                 vae_roundtrip_path=roundtrip,
+                vae_roundtrip_sample_path=sample,
+                unet_in_channels=channels,
+                variant=_optional(item, "variant", "str", name, where, BASELINE),
+                pass_number=pass_number,
+                mechanisms=used,
+                common_dtype=common_dtype,
             )
         )
     return entries

@@ -130,14 +130,25 @@ def floor_metrics(original: Original, roundtrip: np.ndarray, region: Region) -> 
 
 
 def measure(
-    original: Original, inpainted: np.ndarray, region: Region, radius_px: int | None
+    original: Original,
+    inpainted: np.ndarray,
+    region: Region,
+    radius_px: int | None,
+    pixel_error: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics of :func:`pair_metrics` but the VAE floor's (:func:`floor_metrics`)
     for a checked pair (same shape, uint8 RGB) and a checked ``radius_px``
-    (:func:`maskleak.metrics.disc.check_radius_px`) or None."""
+    (:func:`maskleak.metrics.disc.check_radius_px`) or None. ``pixel_error``, a uint32
+    (H*W,) array if given, receives each pixel's squared error summed over R, G, B (the
+    exact integers the sums are made of, for :mod:`maskleak.metrics.decompose`)."""
     a = original.elements
     b = np.ascontiguousarray(inpainted).reshape(-1)
     sums = _squared_error_sums(a, b, region)
+    if pixel_error is not None:
+        # The squares are still in this thread's scratch (the next step overwrites them).
+        square = _scratch.arrays(b.size)[3].reshape(-1, 3)
+        np.add(square[:, 0], square[:, 1], out=pixel_error, dtype=np.uint32)
+        np.add(pixel_error, square[:, 2], out=pixel_error)
     # The same scratch: absolute holds |a - b|; work (and packed_out, sharing its buffer)
     # is free again.
     padded, packed, work, _, packed_out = _scratch.arrays(b.size)

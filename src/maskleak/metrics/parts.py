@@ -1,5 +1,5 @@
-"""Per-image metrics parts on disk: Parquet files written straight from Arrow, and read
-back with their columns and types checked."""
+"""Per-image parts on disk (of the metrics table and of the profile): Parquet files
+written straight from Arrow, and read back with their columns and types checked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maskleak.errors import InputError
-from maskleak.metrics.columns import COLUMNS, DTYPES, check_frame
+from maskleak.metrics.columns import METRICS, TableSpec, check_frame
 from maskleak.provenance import META_KEY, atomic_path, canonical_json, versions
 
 if TYPE_CHECKING:
@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
 # Arrow types a part's columns may have: pandas 3 writes its "str" columns as
 # large_string, pandas 2 its object columns as string.
-_ARROW_TYPES = {"str": ("string", "large_string"), "float64": ("double",), "int64": ("int64",)}
+_ARROW_TYPES = {
+    "str": ("string", "large_string"),
+    "float64": ("double",),
+    "int64": ("int64",),
+    "bool": ("bool",),
+}
 
 
 def write_table(
@@ -49,10 +54,10 @@ def write_table(
         tmp.write_bytes(sink.getvalue())
 
 
-def read_part(path: str) -> tuple[pa.Table, dict[str, Any]]:
-    """A part's rows, its columns and their types checked, and its provenance record
-    (empty if it has none). InputError naming ``path`` for a missing or unreadable file
-    and for columns or types other than :data:`COLUMNS`'."""
+def read_part(path: str, spec: TableSpec = METRICS) -> tuple[pa.Table, dict[str, Any]]:
+    """A part's rows, its columns and their types checked against ``spec``, and its
+    provenance record (empty if it has none). InputError naming ``path`` for a missing or
+    unreadable file and for columns or types other than ``spec``'s."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -60,20 +65,20 @@ def read_part(path: str) -> tuple[pa.Table, dict[str, Any]]:
         data = Path(path).read_bytes()
         table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
     except FileNotFoundError:
-        raise InputError(f"metrics part {path} not found; rerun its metrics job") from None
+        raise InputError(f"{spec.name} part {path} not found; rerun its metrics job") from None
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InputError(f"metrics part {path} is not a readable Parquet file: {exc}") from exc
-    if table.schema.names != list(COLUMNS):
-        check_frame(table.schema.empty_table().to_pandas(), path)  # says what differs
+        raise InputError(f"{spec.name} part {path} is not a readable Parquet file: {exc}") from exc
+    if table.schema.names != list(spec.columns):
+        check_frame(table.schema.empty_table().to_pandas(), path, spec)  # says what differs
     wrong = {
         name: str(field.type)
-        for name, field in zip(COLUMNS, table.schema, strict=True)
-        if str(field.type) not in _ARROW_TYPES[DTYPES[name]]
+        for name, field in zip(spec.columns, table.schema, strict=True)
+        if str(field.type) not in _ARROW_TYPES[spec.dtypes[name]]
     }
     if wrong:
-        expected = {name: DTYPES[name] for name in wrong}
+        expected = {name: spec.dtypes[name] for name in wrong}
         raise InputError(
-            f"metrics part {path}: wrong column types {wrong}, expected {expected}; "
+            f"{spec.name} part {path}: wrong column types {wrong}, expected {expected}; "
             "rerun its metrics job"
         )
     raw = (table.schema.metadata or {}).get(META_KEY.encode())

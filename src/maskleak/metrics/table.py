@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 import os
 import threading
 from collections import Counter
@@ -20,6 +21,7 @@ from maskleak import masks
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.landscapes import FLAT, TEXTURED
+from maskleak.metrics import decompose as parts_of
 from maskleak.metrics.columns import arrow_table, sort_rows, typed_frame
 from maskleak.metrics.disc import area_frac_thesis
 from maskleak.metrics.manifests import Entry, read_manifest
@@ -31,6 +33,7 @@ from maskleak.metrics.pairs import (
     prepare_original,
 )
 from maskleak.metrics.parts import write_table
+from maskleak.metrics.profile import PROFILE, profile_rows
 from maskleak.metrics.regions import Region, build_region
 from maskleak.provenance import write_parquet
 from maskleak.workflow_hints import rerun_command
@@ -83,6 +86,67 @@ def _floor_key(entry: Entry) -> _FloorKey | None:
     return (entry.vae_roundtrip_path, entry.image_path, entry.mask_path, entry.image)
 
 
+def _sample_key(entry: Entry) -> _FloorKey | None:
+    """The floor key of the round trip through a posterior sample."""
+    if entry.vae_roundtrip_sample_path is None:
+        return None
+    return (entry.vae_roundtrip_sample_path, entry.image_path, entry.mask_path, entry.image)
+
+
+#: An image and mask (paths), and what decides the latent footprint
+#: (:func:`maskleak.metrics.decompose.footprint_key`).
+_PartitionKey = tuple[str, str, str | None]
+
+
+def _partition_key(entry: Entry) -> _PartitionKey:
+    rule = entry.mechanisms.latent_mask
+    return (entry.image_path, entry.mask_path, parts_of.footprint_key(entry.unet_in_channels, rule))
+
+
+def _floor_sums_key(entry: Entry) -> tuple[str, _PartitionKey] | None:
+    if entry.vae_roundtrip_path is None:
+        return None
+    return (entry.vae_roundtrip_path, _partition_key(entry))
+
+
+#: The decomposition's columns of a table built without it (the benchmark's baseline).
+NO_DECOMPOSITION: dict[str, Any] = {
+    **dict.fromkeys(parts_of.KEYS, math.nan),
+    "n_seam_inside": 0,
+    "mse_outside_vae_sample": math.nan,
+}
+
+
+class _PixelError(threading.local):
+    """Each thread's per-pixel squared error buffer, reused (see pairs._Scratch)."""
+
+    size = -1
+
+    def array(self, size: int) -> np.ndarray:
+        if size != self.size:
+            self.buffer = np.empty(size, dtype=np.uint32)
+            self.size = size
+        return self.buffer
+
+
+_pixel_error = _PixelError()
+
+
+def _identity(entry: Entry) -> dict[str, Any]:
+    """The columns that say which pipeline variant and pass made ``entry``."""
+    used = entry.mechanisms
+    return {
+        "latent_encoding": used.latent_encoding,
+        "latent_mask": used.latent_mask,
+        "final_latent_paste": used.final_latent_paste,
+        "paste_back": used.paste_back,
+        "paste_blur_px": float(used.paste_blur_px),
+        "passes": used.passes,
+        "dtype": used.dtype if used.dtype is not None else entry.common_dtype or "",
+        "unet_in_channels": entry.unet_in_channels or 0,
+    }
+
+
 @functools.cache
 def missing_inpainting_hint(manifest: str) -> str:
     """What to run when an inpainting listed in ``manifest`` is gone: the inpaint job
@@ -98,13 +162,20 @@ def missing_inpainting_hint(manifest: str) -> str:
 class _Inputs:
     """The decoded inputs of a set of entries, each loaded once and released after its
     last entry: originals, masks, region maps and the regions built from them, the VAE
-    round trips and the floors measured with them (once per round trip and mask)."""
+    round trips and the floors measured with them (once per round trip and mask); and,
+    unless ``decompose`` is False, what the decomposition prepares once per image, mask,
+    footprint and round trip (:mod:`maskleak.metrics.decompose`)."""
 
     def __init__(
-        self, entries: Sequence[Entry], band_px: int, region_maps: Mapping[str, str]
+        self,
+        entries: Sequence[Entry],
+        band_px: int,
+        region_maps: Mapping[str, str],
+        decompose: bool = True,
     ) -> None:
         self._band_px = band_px
         self._maps = dict(region_maps)
+        self.decompose = decompose
         self.originals: _OnceCache[str, Original] = _OnceCache(
             lambda path: prepare_original(read_pixels(path, "RGB", "image")),
             Counter(e.image_path for e in entries),
@@ -119,17 +190,55 @@ class _Inputs:
             self._build_region, Counter((e.mask_path, e.image) for e in entries)
         )
         # The manifest that lists each round trip, for the missing-file hint.
-        self._listed_in = {
-            e.vae_roundtrip_path: e.manifest for e in entries if e.vae_roundtrip_path is not None
-        }
+        self._listed_in = {path: e.manifest for e in entries for path in self._roundtrips(e)}
         self.roundtrips: _OnceCache[str, np.ndarray] = _OnceCache(
-            self._load_roundtrip,
-            Counter(e.vae_roundtrip_path for e in entries if e.vae_roundtrip_path is not None),
+            self._load_roundtrip, Counter(path for e in entries for path in self._roundtrips(e))
         )
         floor_keys = [key for key in map(_floor_key, entries) if key is not None]
+        if decompose:
+            floor_keys += [key for key in map(_sample_key, entries) if key is not None]
         self.floors: _OnceCache[_FloorKey, dict[str, float]] = _OnceCache(
             self._measure_floor, Counter(floor_keys)
         )
+        if not decompose:
+            return
+        self.features: _OnceCache[str, parts_of.OriginalFeatures] = _OnceCache(
+            lambda path: parts_of.original_features(self.originals.get(path).pixels),
+            Counter(e.image_path for e in entries),
+        )
+        self.geometries: _OnceCache[str, parts_of.MaskGeometry] = _OnceCache(
+            lambda path: parts_of.mask_geometry(self.masks.get(path).inpaint, band_px),
+            Counter(e.mask_path for e in entries),
+        )
+        self.splits: _OnceCache[tuple[str, str], parts_of.Split] = _OnceCache(
+            lambda key: parts_of.split(self.features.get(key[0]), self.geometries.get(key[1])),
+            Counter((e.image_path, e.mask_path) for e in entries),
+        )
+        self.partitions: _OnceCache[_PartitionKey, parts_of.Partition] = _OnceCache(
+            lambda key: parts_of.partition(
+                self.geometries.get(key[1]), self.splits.get((key[0], key[1])), key[2]
+            ),
+            Counter(map(_partition_key, entries)),
+        )
+        self.floor_sums: _OnceCache[tuple[str, _PartitionKey], np.ndarray] = _OnceCache(
+            self._floor_sums,
+            Counter(key for key in map(_floor_sums_key, entries) if key is not None),
+        )
+
+    def _roundtrips(self, entry: Entry) -> list[str]:
+        """The round trip PNGs ``entry``'s row reads."""
+        paths = [entry.vae_roundtrip_path]
+        if self.decompose:
+            paths.append(entry.vae_roundtrip_sample_path)
+        return [path for path in paths if path is not None]
+
+    def _floor_sums(self, key: tuple[str, _PartitionKey]) -> np.ndarray:
+        # Only called from row() after the round trip's size was checked; the entry
+        # holds the round trip, the original and the partition.
+        roundtrip, partition_key = key
+        original = self.originals.get(partition_key[0]).pixels
+        error = parts_of.pixel_squared_error(original, self.roundtrips.get(roundtrip))
+        return parts_of.label_sums(self.partitions.get(partition_key), error)
 
     def _load_content(self, image: str) -> _Content:
         if image not in self._maps:
@@ -174,8 +283,11 @@ class _Inputs:
             missing_inpainting_hint(entry.manifest),
         )
 
-    def row(self, entry: Entry, inpainted: np.ndarray | None = None) -> dict[str, Any]:
-        """The row of ``entry``, whose inpainting is decoded here unless given."""
+    def row(
+        self, entry: Entry, inpainted: np.ndarray | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The row of ``entry`` and its profile rows (none without the decomposition);
+        its inpainting is decoded here unless given."""
         try:
             original = self.originals.get(entry.image_path)
             height, width = original.pixels.shape[:2]
@@ -203,20 +315,21 @@ class _Inputs:
                     f"is {width}x{height}; rerun the inpaint rule"
                 )
             radius_px = _radius_px(entry, width, height)
-            values = measure(original, inpainted, region, radius_px)
-            floor = self._floor(entry, original)
+            pixel_error = _pixel_error.array(height * width) if self.decompose else None
+            values = measure(original, inpainted, region, radius_px, pixel_error)
+            floor = self._floor(entry, original, _floor_key(entry))
+            extra = NO_DECOMPOSITION
+            profile = None
+            if self.decompose:
+                assert pixel_error is not None
+                extra, profile = self._decompose(entry, original, inpainted, pixel_error)
         finally:
-            self.originals.done(entry.image_path)
-            self.contents.done(entry.image)
-            self.masks.done(entry.mask_path)
-            self.regions.done((entry.mask_path, entry.image))
-            if entry.vae_roundtrip_path is not None:
-                self.roundtrips.done(entry.vae_roundtrip_path)
-                self.floors.done(_floor_key(entry))  # type: ignore[arg-type]
-        return {
+            self._release(entry)
+        row = {
             "experiment": entry.experiment,
             "model": entry.model,
             "pipeline": entry.pipeline,
+            "variant": entry.variant,
             "image": entry.image,
             "radius_pct": entry.radius_pct,
             "radius_px": radius_px,
@@ -224,23 +337,72 @@ class _Inputs:
             "area_frac_thesis": area_frac_thesis(width, height, radius_px),
             "strength": entry.strength,
             "seed": entry.seed,
+            "pass": entry.pass_number,
             "steps": entry.steps,
             "steps_run": entry.steps_run,
             "mode": entry.mode,
+            **_identity(entry),
             "width": width,
             "height": height,
             "band_px": region.band_px,
             **values,
             **floor,
+            **extra,
             "image_path": entry.image_path,
             "mask_path": entry.mask_path,
             "inpainted_path": entry.inpainted_path,
             "vae_roundtrip_path": entry.vae_roundtrip_path or "",
+            "vae_roundtrip_sample_path": entry.vae_roundtrip_sample_path or "",
         }
+        return row, [] if profile is None else profile_rows(row, profile)
 
-    def _floor(self, entry: Entry, original: Original) -> dict[str, float]:
-        """The VAE floor of ``entry`` (NaN without a round trip in its manifest)."""
-        key = _floor_key(entry)
+    def _decompose(
+        self, entry: Entry, original: Original, inpainted: np.ndarray, pixel_error: np.ndarray
+    ) -> tuple[dict[str, Any], parts_of.Profile]:
+        """The decomposition's columns and profile of a checked entry."""
+        key = _partition_key(entry)
+        try:
+            partition = self.partitions.get(key)
+        except InputError as exc:  # a latent-mask rule on an image not a multiple of 8
+            raise InputError(f"manifest {entry.manifest}: {exc}") from None
+        floor_key = _floor_sums_key(entry)
+        floor_sums = None if floor_key is None else self.floor_sums.get(floor_key)
+        values, profile = parts_of.decompose(
+            self.features.get(entry.image_path),
+            self.geometries.get(entry.mask_path),
+            self.splits.get((entry.image_path, entry.mask_path)),
+            partition,
+            inpainted,
+            pixel_error,
+            floor_sums,
+        )
+        sample = self._floor(entry, original, _sample_key(entry))
+        values["mse_outside_vae_sample"] = sample["mse_outside_vae"]
+        return values, profile
+
+    def _release(self, entry: Entry) -> None:
+        """One use of each of ``entry``'s inputs done (loaded or not)."""
+        self.originals.done(entry.image_path)
+        self.contents.done(entry.image)
+        self.masks.done(entry.mask_path)
+        self.regions.done((entry.mask_path, entry.image))
+        for path in self._roundtrips(entry):
+            self.roundtrips.done(path)
+        for key in (_floor_key(entry), _sample_key(entry) if self.decompose else None):
+            if key is not None:
+                self.floors.done(key)
+        if self.decompose:
+            self.features.done(entry.image_path)
+            self.geometries.done(entry.mask_path)
+            self.splits.done((entry.image_path, entry.mask_path))
+            self.partitions.done(_partition_key(entry))
+            floor_key = _floor_sums_key(entry)
+            if floor_key is not None:
+                self.floor_sums.done(floor_key)
+
+    def _floor(self, entry: Entry, original: Original, key: _FloorKey | None) -> dict[str, float]:
+        """The VAE floor of ``entry`` through the round trip of ``key`` (NaN without one
+        in its manifest)."""
         if key is None:
             return NO_FLOOR
         roundtrip = self.roundtrips.get(key[0])
@@ -275,8 +437,11 @@ _BATCH_ENTRIES = 16
 _BATCH_BYTES = 16 * 2**20
 
 
-def _serial_rows(inputs: _Inputs, entries: Sequence[Entry]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
+_Rows = list[tuple[dict[str, Any], list[dict[str, Any]]]]
+
+
+def _serial_rows(inputs: _Inputs, entries: Sequence[Entry]) -> _Rows:
+    rows: _Rows = []
     batch: list[tuple[Entry, np.ndarray]] = []
     size = 0
     for entry in entries:
@@ -291,12 +456,16 @@ def _serial_rows(inputs: _Inputs, entries: Sequence[Entry]) -> list[dict[str, An
 
 
 def _rows(
-    entries: list[Entry], band_px: int, threads: int, region_maps: Mapping[str, str]
-) -> list[dict[str, Any]]:
-    """The table's rows for ``entries``, in table order."""
+    entries: list[Entry],
+    band_px: int,
+    threads: int,
+    region_maps: Mapping[str, str],
+    decompose: bool = True,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The metrics table's rows for ``entries`` and the profile's, each in table order."""
     # Work through entries grouped by image and mask so each cached array is released soon.
     entries = sorted(entries, key=lambda e: (e.image_path, e.mask_path))
-    inputs = _Inputs(entries, band_px, region_maps)
+    inputs = _Inputs(entries, band_px, region_maps, decompose)
     if threads == 1:
         rows = _serial_rows(inputs, entries)
     else:
@@ -308,7 +477,36 @@ def _rows(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-    return sort_rows(rows)
+    profile = [line for _, lines in rows for line in lines]
+    return sort_rows([row for row, _ in rows]), sort_rows(profile, PROFILE)
+
+
+def _check_threads(threads: object) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InputError(f"threads must be an integer >= 1, got {threads!r}")
+    return threads
+
+
+def metrics_tables(
+    manifest_paths: Sequence[str | os.PathLike[str]],
+    band_px: int = 8,
+    threads: int = 1,
+    region_maps: Mapping[str, str] | None = None,
+    *,
+    decompose: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The metrics table (:func:`metrics_table`) and the profile (columns
+    :data:`maskleak.metrics.profile.COLUMNS`: each inpainting's outside error by distance
+    bin and texture decile), built in one pass over the inpaintings.
+
+    ``decompose=False`` leaves out the decomposition (:mod:`maskleak.metrics.decompose`):
+    its columns are NaN (``n_seam_inside`` 0) and the profile is empty. It exists for the
+    benchmark, whose baseline it is: the metrics as they were before it."""
+    band_px = _check_band_px(band_px)
+    threads = _check_threads(threads)
+    entries = [entry for path in manifest_paths for entry in read_manifest(path)]
+    rows, profile = _rows(entries, band_px, threads, region_maps or {}, decompose)
+    return typed_frame(rows), typed_frame(profile, PROFILE)
 
 
 def metrics_table(
@@ -317,9 +515,11 @@ def metrics_table(
     threads: int = 1,
     region_maps: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row of :func:`pair_metrics` (plus the run's parameters) per inpainting listed
-    in the inpaint manifests, columns :data:`COLUMNS`, sorted by experiment, model, image,
-    radius_pct, strength, seed. Paths in manifests are relative to the working directory.
+    """One row of :func:`pair_metrics` (plus the run's parameters and the decomposition
+    of :mod:`maskleak.metrics.decompose`) per inpainting listed in the inpaint
+    manifests, columns :data:`COLUMNS`, sorted by experiment, model, variant, image,
+    radius_pct, strength, seed, pass. Paths in manifests are relative to the working
+    directory.
 
     Each original and each mask is decoded once (and dropped after its last use); entries
     are processed on ``threads`` threads, since PIL decoding and numpy release the GIL.
@@ -328,11 +528,7 @@ def metrics_table(
 
     ``region_maps`` maps image names to ground-truth region PNGs (procedural landscapes:
     landscapes.FLAT / TEXTURED codes) for the flat/textured split."""
-    band_px = _check_band_px(band_px)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise InputError(f"threads must be an integer >= 1, got {threads!r}")
-    entries = [entry for path in manifest_paths for entry in read_manifest(path)]
-    return typed_frame(_rows(entries, band_px, threads, region_maps or {}))
+    return metrics_tables(manifest_paths, band_px, threads, region_maps)[0]
 
 
 def write_metrics(
@@ -341,9 +537,13 @@ def write_metrics(
     band_px: int = 8,
     threads: int = 1,
     region_maps: Mapping[str, str] | None = None,
+    profile_path: str | os.PathLike[str] | None = None,
 ) -> pd.DataFrame:
-    """Build :func:`metrics_table` and write it atomically as Parquet with provenance."""
-    table = metrics_table(manifest_paths, band_px=band_px, threads=threads, region_maps=region_maps)
+    """Build :func:`metrics_tables` and write the metrics table atomically as Parquet
+    with provenance to ``out_path`` (and the profile to ``profile_path`` if given)."""
+    table, profile = metrics_tables(
+        manifest_paths, band_px=band_px, threads=threads, region_maps=region_maps
+    )
     record = {
         "stage": "metrics",
         "band_px": band_px,
@@ -351,6 +551,8 @@ def write_metrics(
         "region_maps": dict(region_maps or {}),
     }
     write_parquet(table, Path(out_path), record)
+    if profile_path is not None:
+        write_parquet(profile, Path(profile_path), {**record, "stage": "profile"})
     return table
 
 
@@ -359,22 +561,30 @@ def write_image_metrics(
     out_path: str | os.PathLike[str],
     band_px: int = 8,
     region_map: str | os.PathLike[str] | None = None,
+    profile_path: str | os.PathLike[str] | None = None,
+    *,
+    decompose: bool = True,
 ) -> pd.DataFrame:
     """The metrics rows of ONE inpaint manifest (one model on one image), written
     atomically as Parquet with provenance to ``out_path``: one light job per manifest,
-    whose parts :func:`merge_metrics` joins into exactly ``metrics_table(all manifests)``.
+    whose parts :func:`merge_metrics` joins into exactly ``metrics_table(all manifests)``;
+    and its profile rows to ``profile_path`` if given, whose parts
+    :func:`maskleak.metrics.profile.merge_profile` joins into exactly the profile of
+    :func:`metrics_tables`.
 
     ``region_map`` is the path of that image's ground-truth region PNG, or None (no
     flat/textured split). The frame returned and written equals
     ``metrics_table([manifest_path], band_px, region_maps={image: region_map})``. Runs on
     one thread. Raises InputError as :func:`metrics_table` does; a missing inpainting's
-    message names the manifest and the ``snakemake --forcerun`` that recomputes it."""
+    message names the manifest and the ``snakemake --forcerun`` that recomputes it.
+    ``decompose``: as in :func:`metrics_tables` (False only for the benchmark)."""
     band_px = _check_band_px(band_px)
     manifest = os.fspath(manifest_path)
     entries = read_manifest(manifest)
     region = None if region_map is None else os.fspath(region_map)
     maps = {} if region is None else {entry.image: region for entry in entries}
-    table = arrow_table(_rows(entries, band_px, 1, maps))
+    rows, profile = _rows(entries, band_px, 1, maps, decompose)
+    table = arrow_table(rows)
     record = {
         "stage": "image_metrics",
         "band_px": band_px,
@@ -382,4 +592,11 @@ def write_image_metrics(
         "region_map": region,
     }
     write_table(table, out_path, record, intermediate=True)
+    if profile_path is not None:
+        write_table(
+            arrow_table(profile, PROFILE),
+            profile_path,
+            {**record, "stage": "image_profile"},
+            intermediate=True,
+        )
     return table.to_pandas(use_threads=False)
