@@ -1,12 +1,15 @@
 from maskleak.claims import catalogue as claims_catalogue
 
 
+# One job per inpaint manifest (model and image): its rows of the metrics table and of
+# the profile (outside error by distance and texture bin), merged by the metrics rule.
 rule metrics_image:
     input:
         manifest=PLAN.path(plan_config.MANIFEST),
         regions=get_region_map,
     output:
-        PLAN.path(plan_config.METRICS_PART),
+        metrics=PLAN.path(plan_config.METRICS_PART),
+        profile=PLAN.path(plan_config.PROFILE_PART),
     log:
         f"{LOGS}/metrics/{{model}}/{{image}}.log",
     benchmark:
@@ -20,9 +23,11 @@ rule metrics_image:
 
 rule metrics:
     input:
-        PLAN.metrics_parts(),
+        metrics=PLAN.metrics_parts(),
+        profile=PLAN.profile_parts(),
     output:
-        PLAN.path(plan_config.METRICS),
+        metrics=PLAN.path(plan_config.METRICS),
+        profile=PLAN.path(plan_config.PROFILE),
     log:
         f"{LOGS}/metrics.log",
     params:
