@@ -21,10 +21,13 @@ from maskleak.metrics import (
     COLUMNS,
     DTYPES,
     merge_metrics,
+    merge_profile,
     metrics_table,
+    metrics_tables,
     write_image_metrics,
     write_metrics,
 )
+from maskleak.metrics.profile import COLUMNS as PROFILE_COLUMNS
 from maskleak.provenance import read_parquet_record, save_png
 
 SETTINGS = Settings(steps=2, batch_size=1)
@@ -103,11 +106,22 @@ def _region_maps(study: dict) -> dict[str, str]:
     return {name: m["region_map"] for name, m in study["images"].items() if m["region_map"]}
 
 
+def _profile_part(name: str) -> str:
+    return f"results/profile/tiny/{name}.parquet"
+
+
 def _write_parts(study: dict, band_px: int = 8) -> list[str]:
+    """Each image's metrics part (returned) and profile part (:func:`_profile_part`)."""
     parts = []
     for name, made in study["images"].items():
         part = f"results/metrics/tiny/{name}.parquet"
-        write_image_metrics(made["manifest"], part, band_px=band_px, region_map=made["region_map"])
+        write_image_metrics(
+            made["manifest"],
+            part,
+            band_px=band_px,
+            region_map=made["region_map"],
+            profile_path=_profile_part(name),
+        )
         parts.append(part)
     return parts
 
@@ -158,6 +172,79 @@ def test_merged_parts_equal_metrics_table_exactly(workdir: dict) -> None:
     pd.testing.assert_frame_equal(
         pd.read_parquet("results/metrics-reversed.parquet"), expected, check_exact=True
     )
+
+
+def test_merged_profile_parts_equal_the_profile_at_once(workdir: dict) -> None:
+    """The profile written beside each metrics part, merged, is exactly the profile
+    metrics_tables (and write_metrics) builds at once; and it splits each row."""
+    manifests, maps = _manifests(workdir), _region_maps(workdir)
+    _write_parts(workdir, band_px=4)
+    names = list(workdir["images"])
+    parts = [_profile_part(name) for name in names]
+    merged = merge_profile(parts, "results/profile.parquet")
+    table, expected = metrics_tables(manifests, band_px=4, region_maps=maps)
+    assert tuple(expected.columns) == PROFILE_COLUMNS
+    assert len(expected) == 17 * len(table) == 17 * 12
+    pd.testing.assert_frame_equal(merged, expected, check_exact=True)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet("results/profile.parquet"), expected, check_exact=True
+    )
+    pd.testing.assert_frame_equal(
+        merge_profile(parts[::-1], "results/profile-reversed.parquet"), expected, check_exact=True
+    )
+    write_metrics(
+        manifests,
+        "results/at-once.parquet",
+        band_px=4,
+        region_maps=maps,
+        profile_path="results/profile-at-once.parquet",
+    )
+    pd.testing.assert_frame_equal(
+        pd.read_parquet("results/profile-at-once.parquet"), expected, check_exact=True
+    )
+    record = read_parquet_record("results/profile.parquet")
+    assert record is not None
+    assert (record["stage"], record["parts"], record["manifests"]) == ("profile", parts, manifests)
+    for part, name in zip(parts, names, strict=True):
+        own = metrics_tables([workdir["images"][name]["manifest"]], band_px=4, region_maps=maps)[1]
+        pd.testing.assert_frame_equal(pd.read_parquet(part), own, check_exact=True)
+        part_record = read_parquet_record(part)
+        assert part_record is not None and part_record["stage"] == "image_profile"
+
+    # Each kind's bins partition the row's outside pixels and its error.
+    key = ["model", "image", "inpainted_path"]
+    for kind, bins in merged.groupby("kind"):
+        assert len(bins) == (7 if kind == "distance" else 10) * len(table)
+        n = bins.groupby(key)["n_pixels"].sum()
+        rows = table.set_index(key)
+        assert (n == rows["n_outside"].loc[n.index]).all()
+        filled = bins[bins["n_pixels"] > 0]
+        sse = (filled["n_pixels"] * filled["mse"]).groupby([filled[k] for k in key]).sum()
+        np.testing.assert_allclose(sse / n, rows["mse_outside"].loc[n.index], rtol=1e-12)
+    # A metrics part is not a profile part.
+    with pytest.raises(InputError, match="columns are not the profile table's") as info:
+        merge_profile([parts[0], "results/metrics/tiny/noise.parquet"], "results/bad.parquet")
+    assert "results/metrics/tiny/noise.parquet" in str(info.value)
+
+
+def test_decomposition_of_real_inpaintings(workdir: dict) -> None:
+    """On run_job's own manifests (9-channel model, real VAE round trips): the footprint
+    is the whole image, the three parts add up to mse_outside, and each strength-0
+    inpainting (the mode round trip itself) adds nothing over the floor."""
+    table = metrics_table(_manifests(workdir), region_maps=_region_maps(workdir))
+    assert set(table["unet_in_channels"]) == {9}
+    assert (table["n_outside_footprint"] == table["n_outside"]).all()
+    assert (table["mse_outside_part_beyond"] == 0).all()
+    parts = table[["mse_outside_part_vae", "mse_outside_part_footprint", "mse_outside_part_beyond"]]
+    np.testing.assert_allclose(parts.sum(axis=1), table["mse_outside"], rtol=1e-14)
+    assert (table["mse_outside_part_vae"] == table["mse_outside_vae"]).all()
+    zero = table[table["strength"] == 0.0]
+    assert (zero["excess_over_floor"] == 0).all() and len(zero) == len(RADII) * 2
+    np.testing.assert_allclose(
+        table["bb_mse_outside"], 3 * table["mse_outside"] / 255**2, rtol=1e-15
+    )
+    assert set(table["variant"]) == {"baseline"} and set(table["pass"]) == {1}
+    assert table["ssim_outside"].between(-1, 1).all() and (table["delta_e_outside"] >= 0).all()
 
 
 def test_vae_floor_of_real_round_trips(workdir: dict) -> None:
