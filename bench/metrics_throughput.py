@@ -8,10 +8,13 @@ times, on one thread:
   each image's original, masks and region map (and, for reference, of the N
   inpaintings alone);
 * per-image + merge: ``write_image_metrics`` over each inpaint manifest (one light job
-  per model and image in the workflow, each writing a Parquet part) and then
-  ``merge_metrics`` of the parts into the table: decoding, arithmetic, Parquet writes
-  and reads, all counted;
-* write_metrics: the single job the metrics rule runs today, at 1 and 2 threads.
+  per model and image in the workflow, each writing a metrics part and a profile part)
+  and then ``merge_metrics`` and ``merge_profile`` of the parts: decoding, arithmetic,
+  Parquet writes and reads, all counted;
+* the same without the decomposition (``decompose=False``: the metrics as they were
+  before the outside error was taken apart, no profile), and the ratio of the two: what
+  the new columns cost, as a multiple of the old metrics' time;
+* write_metrics: the single job of all manifests, at 1 and 2 threads.
 
 Rates are inpaintings per second of wall time, best of ``--repeats`` taken in turns
 (each round times every variant once, so load from other processes hits all alike);
@@ -43,7 +46,7 @@ from maskleak.images import read_pixels
 from maskleak.inpaint import Settings, Task, run_job
 from maskleak.landscapes import generate_landscape, write_region_map
 from maskleak.masks import write_masks
-from maskleak.metrics import merge_metrics, write_image_metrics, write_metrics
+from maskleak.metrics import merge_metrics, merge_profile, write_image_metrics, write_metrics
 from maskleak.provenance import save_png
 
 # The default config's mask-size sweep: strength 0.1 at few steps runs no denoising step
@@ -185,22 +188,36 @@ def measure(
             read_pixels(path, "RGB")
 
     parts = [work / f"part-{i}.parquet" for i in range(len(manifests))]
+    profiles = [work / f"profile-{i}.parquet" for i in range(len(manifests))]
     merged = work / "metrics-merged.parquet"
+    merged_profile = work / "profile-merged.parquet"
     # The workflow knows each job's image (a wildcard), so its region map is no cost here.
     maps = [region_maps.get(json.loads(Path(m).read_text())["image"]) for m in manifests]
-    split: dict[str, float] = {}
+    split: dict[str, dict[str, float]] = {"jobs": {}, "bare": {}}
 
-    def per_image() -> None:
+    def per_image(decompose: bool) -> None:
+        best = split["jobs" if decompose else "bare"]
         started = time.perf_counter()
-        for manifest, part, region_map in zip(manifests, parts, maps, strict=True):
-            write_image_metrics(manifest, part, band_px=8, region_map=region_map)
+        for manifest, part, profile, region_map in zip(
+            manifests, parts, profiles, maps, strict=True
+        ):
+            write_image_metrics(
+                manifest,
+                part,
+                band_px=8,
+                region_map=region_map,
+                profile_path=profile if decompose else None,
+                decompose=decompose,
+            )
         merging = time.perf_counter()
         table_ = merge_metrics(parts, merged)
+        if decompose:
+            merge_profile(profiles, merged_profile)
         done = time.perf_counter()
         if len(table_) != count:
             raise RuntimeError(f"merge_metrics returned {len(table_)} rows for {count} PNGs")
-        if not split or done - started < split["total"]:
-            split.update(total=done - started, merge=done - merging)
+        if not best or done - started < best["total"]:
+            best.update(total=done - started, merge=done - merging)
 
     n_files = len(rgb) + len(gray)
     inputs = (
@@ -210,9 +227,10 @@ def measure(
     runs: dict[str, Callable[[], Any]] = {
         "all": decode_all,
         "inpainted": decode_inpainted,
-        "jobs": per_image,
+        "jobs": lambda: per_image(True),
+        "bare": lambda: per_image(False),
     }
-    outputs = {"jobs": [*parts, merged]}
+    outputs = {"jobs": [*parts, *profiles, merged, merged_profile], "bare": [*parts, merged]}
     counts: dict[int, list[int]] = {}
     for n_threads in threads:
         out = work / f"metrics-t{n_threads}.parquet"
@@ -231,18 +249,23 @@ def measure(
         row |= {"threads": 1, "pngs": count} | timed[name]
         _rate(row, count)
 
-    jobs: dict[str, Any] = {
-        "kind": "metrics",
-        "what": f"write_image_metrics x{len(manifests)} + merge_metrics",
-        "threads": 1,
-        "pngs": count,
-        "files": n_files,
+    rows: list[dict[str, Any]] = [decode["all"], decode["inpainted"]]
+    what = {
+        "jobs": f"write_image_metrics x{len(manifests)} + merges",
+        "bare": "the same without the decomposition (old metrics)",
     }
-    jobs |= timed["jobs"]
-    jobs["merge_s"] = round(split["merge"], 4)
-    _rate(jobs, count, decode)
-    rows: list[dict[str, Any]] = [decode["all"], decode["inpainted"], jobs]
-
+    for name in ("bare", "jobs"):
+        jobs: dict[str, Any] = {
+            "kind": "metrics",
+            "what": what[name],
+            "threads": 1,
+            "pngs": count,
+            "files": n_files,
+        }
+        jobs |= timed[name]
+        jobs["merge_s"] = round(split[name]["merge"], 4)
+        _rate(jobs, count, decode)
+        rows.append(jobs)
     for n_threads in threads:
         if set(counts[n_threads]) != {count}:
             raise RuntimeError(f"write_metrics returned {counts[n_threads]} rows for {count}")
@@ -252,7 +275,28 @@ def measure(
         rows.append(row)
     for row in rows:
         emit(row)
+    emit(decomposition_cost(rows))
     return rows
+
+
+def decomposition_cost(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the new columns cost, from :func:`measure`'s per-image rows with and without
+    the decomposition: ms per inpainting, and as a multiple of the old metrics' time
+    (the target is at most 2)."""
+    old, new = (
+        next(r for r in rows if r["what"].startswith(start))
+        for start in ("the same", "write_image")
+    )
+    count = new["pngs"]
+    extra = new["best_s"] - old["best_s"]
+    return {
+        "kind": "decomposition_cost",
+        "what": "new columns' time / old metrics' time",
+        "pngs": count,
+        "old_ms_per_inpainting": round(1000 * old["best_s"] / count, 3),
+        "new_columns_ms_per_inpainting": round(1000 * extra / count, 3),
+        "cost_ratio": round(extra / old["best_s"], 2),
+    }
 
 
 METRICS_COLUMNS = [
@@ -306,6 +350,12 @@ def main() -> None:
         model_dir, _ = build_model(work, "tiny", 4)
         rows = run(model_dir, work / "metrics", args.n, width, height, args.steps, args.repeats)
     table(rows, METRICS_COLUMNS)
+    cost = decomposition_cost(rows)
+    print(
+        f"\nnew columns: {cost['new_columns_ms_per_inpainting']} ms per inpainting, "
+        f"{cost['cost_ratio']}x the old metrics' {cost['old_ms_per_inpainting']} ms "
+        f"({width}x{height}, target <= 2x)"
+    )
 
 
 if __name__ == "__main__":

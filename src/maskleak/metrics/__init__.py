@@ -15,14 +15,25 @@ VAE round trip (``vae_roundtrip.png``, which each inpaint job saves and its mani
 names), measured once per model, image and mask and set beside each inpainting; NaN for a
 manifest written before the round trip existed.
 
-The table is built either at once (:func:`metrics_table`, :func:`write_metrics`) or one
-inpaint manifest at a time (:func:`write_image_metrics`) and then merged
-(:func:`merge_metrics`); both give the same frame, bit for bit.
+Each row also says which pipeline variant and pass made it (the mechanisms of
+:mod:`maskleak.mechanisms`, read from the manifests) and takes the outside error apart
+(:mod:`maskleak.metrics.decompose`): the excess over the VAE floor, the latent footprint
+and an exact three-part attribution, the seam just inside the mask, colour drift
+(CIEDE2000), SSIM, the error's rank correlation with texture and BrushBench's background
+MSE/PSNR. A second, long table, the profile, splits each row's outside error by distance
+from the mask and by texture decile.
+
+The tables are built either at once (:func:`metrics_tables`, :func:`metrics_table`,
+:func:`write_metrics`) or one inpaint manifest at a time (:func:`write_image_metrics`)
+and then merged (:func:`merge_metrics`, :func:`merge_profile`); both give the same
+frames, bit for bit.
 
 Modules: ``columns`` (column dtypes, row order), ``bands`` (the band at the mask edge),
 ``regions`` (per-mask pixel partition), ``disc`` (the study's analytic disc area),
-``pairs`` (the arithmetic), ``manifests``, ``table`` (manifests to rows), ``merge``
-(parts to the table).
+``pairs`` (the arithmetic), ``decompose`` (the error taken apart), ``texture``,
+``colour`` (L*a*b*, CIEDE2000), ``structure`` (SSIM), ``manifests``, ``table``
+(manifests to rows), ``profile`` (the long table), ``parts`` and ``merge`` (parts to the
+tables).
 """
 
 from maskleak.metrics.columns import COLUMNS, DTYPES

@@ -221,6 +221,14 @@ def sort_order(column: Callable[[str], Any], n_rows: int, spec: TableSpec = METR
     return np.lexsort(keys)
 
 
+def sort_table(table: pa.Table, spec: TableSpec = METRICS) -> pa.Table:
+    """``table``'s rows in table order (:func:`sort_order`)."""
+    order = sort_order(
+        lambda name: table.column(name).to_numpy(zero_copy_only=False), table.num_rows, spec
+    )
+    return table.take(order)
+
+
 def sort_frame(frame: pd.DataFrame, spec: TableSpec = METRICS) -> pd.DataFrame:
     """``frame``'s rows in table order (:func:`sort_order`), index reset."""
     order = sort_order(lambda name: frame[name].to_numpy(), len(frame), spec)

@@ -333,9 +333,9 @@ def decompose(
     ).tolist()
 
     # ΔE is 0 exactly for an unchanged pixel: when few changed, only those are computed.
-    changed = np.flatnonzero(outside_error)
     reference = texture_split.colours
-    if changed.size < n_outside // 2:
+    if np.count_nonzero(outside_error) < n_outside // 2:
+        changed = np.flatnonzero(outside_error)
         reference = reference.take(changed)
         outside_colours = np.take(outside_colours, changed, axis=1)
     values["delta_e_outside"] = colour.delta_e_sum(reference, outside_colours) / n_outside

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from maskleak.metrics.columns import METRICS, TableSpec, sort_order
+from maskleak.metrics.columns import METRICS, TableSpec, sort_table
 from maskleak.metrics.parts import read_part, write_table
 
 
@@ -38,10 +38,7 @@ def merge_parts(
     merged = pa.concat_tables(
         [t if t.schema.equals(schema) else t.cast(schema) for t in tables] or [schema.empty_table()]
     ).replace_schema_metadata(None)
-    order = sort_order(
-        lambda name: merged.column(name).to_numpy(zero_copy_only=False), merged.num_rows, spec
-    )
-    merged = merged.take(order)
+    merged = sort_table(merged, spec)
     # The parts' Arrow types were checked, so the frame has the table's dtypes.
     frame = merged.to_pandas(use_threads=False)
     write_table(merged, out_path, {"stage": stage, "parts": parts, "manifests": manifests})

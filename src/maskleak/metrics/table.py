@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.landscapes import FLAT, TEXTURED
 from maskleak.metrics import decompose as parts_of
-from maskleak.metrics.columns import arrow_table, sort_rows, typed_frame
+from maskleak.metrics.columns import arrow_table, sort_rows, sort_table, typed_frame
 from maskleak.metrics.disc import area_frac_thesis
 from maskleak.metrics.manifests import Entry, read_manifest
 from maskleak.metrics.pairs import (
@@ -37,6 +37,9 @@ from maskleak.metrics.profile import PROFILE, profile_rows
 from maskleak.metrics.regions import Region, build_region
 from maskleak.provenance import write_parquet
 from maskleak.workflow_hints import rerun_command
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
@@ -461,8 +464,8 @@ def _rows(
     threads: int,
     region_maps: Mapping[str, str],
     decompose: bool = True,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The metrics table's rows for ``entries`` and the profile's, each in table order."""
+) -> tuple[list[dict[str, Any]], pa.Table]:
+    """The metrics table's rows for ``entries`` and the profile, each in table order."""
     # Work through entries grouped by image and mask so each cached array is released soon.
     entries = sorted(entries, key=lambda e: (e.image_path, e.mask_path))
     inputs = _Inputs(entries, band_px, region_maps, decompose)
@@ -477,8 +480,12 @@ def _rows(
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
-    profile = [line for _, lines in rows for line in lines]
-    return sort_rows([row for row, _ in rows]), sort_rows(profile, PROFILE)
+    # The profile's rows are sorted as an Arrow table: hundreds of rows per image, too
+    # many for sort_rows' Python keys.
+    profile = sort_table(
+        arrow_table([line for _, lines in rows for line in lines], PROFILE), PROFILE
+    )
+    return sort_rows([row for row, _ in rows]), profile
 
 
 def _check_threads(threads: object) -> int:
@@ -506,7 +513,7 @@ def metrics_tables(
     threads = _check_threads(threads)
     entries = [entry for path in manifest_paths for entry in read_manifest(path)]
     rows, profile = _rows(entries, band_px, threads, region_maps or {}, decompose)
-    return typed_frame(rows), typed_frame(profile, PROFILE)
+    return typed_frame(rows), profile.to_pandas(use_threads=False)
 
 
 def metrics_table(
@@ -594,7 +601,7 @@ def write_image_metrics(
     write_table(table, out_path, record, intermediate=True)
     if profile_path is not None:
         write_table(
-            arrow_table(profile, PROFILE),
+            profile,
             profile_path,
             {**record, "stage": "image_profile"},
             intermediate=True,
