@@ -1,5 +1,6 @@
 # maskleak: how much does diffusion inpainting change the pixels it was told to keep?
-# Rules: download -> downsample -> mask -> inpaint -> metrics -> trends -> figures -> report
+# Rules: download -> downsample -> mask -> inpaint -> metrics -> trends -> figures -> report;
+# the mechanism sweep adds "why it leaks" (mechanisms.smk): attribution, switches, figures.
 
 
 from snakemake.utils import min_version
@@ -23,6 +24,7 @@ include: "workflow/rules/models.smk"
 include: "workflow/rules/inpaint.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/mechanisms.smk"
 
 
 rule all:

@@ -63,6 +63,7 @@ def get_final_outputs():
     outputs = [PLAN.path(plan_config.METRICS), PLAN.path(plan_config.TRENDS)]
     outputs += [PLAN.path(plan_config.CLAIMS), PLAN.path(plan_config.CLAIMS_PAGE)]
     outputs += figure_outputs()
+    outputs += mechanism_outputs()
     return outputs
 
 
