@@ -24,6 +24,7 @@ from maskleak.errors import InputError
 from maskleak.masks import circle_mask, inpaint_region
 from maskleak.metrics import COLUMNS, metrics_table, metrics_tables
 from maskleak.metrics import colour as colour_module
+from maskleak.metrics import seam as seam_module
 from maskleak.metrics.manifests import _MECHANISM_KINDS
 from maskleak.metrics.profile import COLUMNS as PROFILE_COLUMNS
 from maskleak.metrics.profile import DTYPES as PROFILE_DTYPES
@@ -195,6 +196,92 @@ def test_identical_images(tmp_path: Path) -> None:
     assert row["ssim_outside"] < 1.0
     same = write_case(tmp_path / "same", original, inpaint, [original])
     assert metrics_table([same]).iloc[0]["ssim_outside"] == 1.0
+
+
+# ---------------------------------------------------------------- step across the edge
+
+#: The 3x3 mask of seam_case (rows and columns 2-4 of 8x8): its 12 pairs of 4-neighbours
+#: (inside p, outside q), listed by side. The centre (3, 3) has no outside neighbour, each
+#: corner two, each side's middle one.
+SQUARE_PAIRS = (
+    [((y, 2), (y, 1)) for y in (2, 3, 4)]  # left
+    + [((y, 4), (y, 5)) for y in (2, 3, 4)]  # right
+    + [((2, x), (1, x)) for x in (2, 3, 4)]  # top
+    + [((4, x), (5, x)) for x in (2, 3, 4)]  # bottom
+)
+
+
+def seam_case() -> tuple[np.ndarray, np.ndarray]:
+    """8x8 gradient: R = 10 x, G = 5 y, B = 0 at row y, column x; the mask inpaints the
+    3x3 square of rows and columns 2-4. The original's own step across the edge: 10 in R
+    on the 6 left/right pairs, 5 in G on the 6 top/bottom pairs: 90 over 12 pairs x 3
+    channels, 2.5 levels."""
+    yy, xx = np.mgrid[:8, :8]
+    original = np.stack([10 * xx, 5 * yy, np.zeros_like(xx)], axis=2).astype(np.uint8)
+    inpaint = np.zeros((8, 8), dtype=bool)
+    inpaint[2:5, 2:5] = True
+    return original, inpaint
+
+
+def hard_paste(original: np.ndarray, inpaint: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """The original outside the mask, ``decoded`` inside (hard paste-back)."""
+    return np.where(inpaint[..., None], decoded, original).astype(np.uint8)
+
+
+def test_edge_pairs_are_the_listed_ones() -> None:
+    _, inpaint = seam_case()
+    pairs = seam_module.edge_pairs(inpaint)
+    got = {((p // 8, p % 8), (q // 8, q % 8)) for p, q in pairs.T.tolist()}
+    assert pairs.shape == (2, 12) and got == set(SQUARE_PAIRS)
+    # Symmetric: the outside pixels' pairs of the complement are the same pairs reversed.
+    assert set(map(tuple, seam_module.edge_pairs(~inpaint)[::-1].T.tolist())) == set(
+        map(tuple, pairs.T.tolist())
+    )
+    assert seam_module.edge_pairs(np.zeros((4, 5), dtype=bool)).shape == (2, 0)
+    assert seam_module.edge_pairs(np.ones((4, 5), dtype=bool)).shape == (2, 0)
+
+
+def test_seam_step_of_a_hard_paste_by_hand(tmp_path: Path) -> None:
+    """Four inpaintings of seam_case: the original itself; a flat (100, 100, 100)
+    decoded image pasted back hard; the original + 20 everywhere (a uniform drift, as a
+    VAE might leave) as decoded, and the same pasted back hard."""
+    original, inpaint = seam_case()
+    flat = hard_paste(original, inpaint, gray(100, 8, 8))
+    drift = original + np.uint8(20)
+    pasted_drift = hard_paste(original, inpaint, drift)
+    manifest = write_case(tmp_path, original, inpaint, [original, flat, drift, pasted_drift])
+    rows = metrics_table([manifest], band_px=1).set_index("seed")
+    # Flat 100 inside against the original at q:
+    #   left   q = (y, 1): (10, 5y, 0): 90 + (100 - 5y) + 100 = 280, 275, 270 (y = 2, 3, 4)
+    #   right  q = (y, 5): (50, 5y, 0): 50 + (100 - 5y) + 100 = 240, 235, 230
+    #   top    q = (1, x): (10x, 5, 0): (100 - 10x) + 95 + 100 = 275, 265, 255 (x = 2, 3, 4)
+    #   bottom q = (5, x): (10x, 25, 0): (100 - 10x) + 75 + 100 = 255, 245, 235
+    # total 3060 over 12 pairs x 3 channels.
+    # Drift pasted back: |original[p] + 20 - original[q]| per channel:
+    #   left   R 20 + 20 - 10 = 30, G 20, B 20: 70 x 3 pairs = 210
+    #   right  R 40 + 20 - 50 = 10, G 20, B 20: 50 x 3 = 150
+    #   top    R 20, G 10 + 20 - 5 = 25, B 20: 65 x 3 = 195
+    #   bottom R 20, G 20 + 20 - 25 = 15, B 20: 55 x 3 = 165; total 720.
+    # Unpasted drift: every difference as the original's, 90.
+    want = {0: 90, 1: 3060, 2: 90, 3: 720}
+    for seed, total in want.items():
+        row = rows.loc[seed]
+        assert row["seam_step_original"] == 90 / 36 == 2.5
+        assert row["seam_step"] == total / 36, seed
+        assert row["seam_step_excess"] == (total - 90) / 36, seed
+    # The same sums by a plain loop over the listed pairs.
+    for seed, image in enumerate([original, flat, drift, pasted_drift]):
+        plain = sum(
+            abs(int(image[p][c]) - int(image[q][c])) for p, q in SQUARE_PAIRS for c in range(3)
+        )
+        assert plain == want[seed]
+    assert rows.loc[1, "seam_step"] == 85.0 and rows.loc[1, "seam_step_excess"] == 82.5
+    assert rows.loc[3, "seam_step"] == 20.0 and rows.loc[3, "seam_step_excess"] == 17.5
+    # The error inside the edge cannot tell the drift pasted back from the drift: the
+    # inside is the same (the 8 ring pixels, 20² per element); the step can.
+    assert rows.loc[2, "mse_seam_inside"] == rows.loc[3, "mse_seam_inside"] == 400.0
+    assert rows.loc[2, "seam_step_excess"] == 0.0 and rows.loc[0, "seam_step_excess"] == 0.0
+    assert rows.loc[2, "mse_outside"] == 400.0 and rows.loc[3, "mse_outside"] == 0.0
 
 
 # ------------------------------------------------------------------------- footprint
@@ -455,6 +542,7 @@ def test_ssim_outside_with_an_empty_mask_is_skimages_mean(tmp_path: Path) -> Non
     assert row["ssim_outside"] == pytest.approx(full.mean(), abs=1e-6)
     # No inside pixel: every outside pixel is in the last distance bin, no seam.
     assert row["n_seam_inside"] == 0 and math.isnan(row["mse_seam_inside"])
+    assert row[["seam_step", "seam_step_original", "seam_step_excess"]].isna().all()
     small = write_case(tmp_path / "small", a[:6], np.zeros((6, 40), dtype=bool), [b[:6]])
     assert math.isnan(metrics_table([small]).iloc[0]["ssim_outside"])
 
@@ -528,6 +616,21 @@ def test_every_column_against_its_definition(tmp_path: Path) -> None:
     seam = inpaint & (ndimage.distance_transform_edt(inpaint) <= 3)
     assert row["n_seam_inside"] == seam.sum()
     assert row["mse_seam_inside"] == error[seam].sum() / (3 * seam.sum())
+    # Step across the edge: every 4-neighbour pair with one pixel on each side.
+    steps = {"inpainted": 0, "original": 0}
+    n_pairs = 0
+    for y in range(height):
+        for x in range(width):
+            for y2, x2 in ((y, x + 1), (y + 1, x)):
+                if y2 < height and x2 < width and inpaint[y, x] != inpaint[y2, x2]:
+                    n_pairs += 1
+                    for name, image in (("inpainted", inpainted), ("original", original)):
+                        a, b = image[y, x].astype(int), image[y2, x2].astype(int)
+                        steps[name] += int(np.abs(a - b).sum())
+    assert n_pairs > 0
+    assert row["seam_step"] == steps["inpainted"] / (3 * n_pairs)
+    assert row["seam_step_original"] == steps["original"] / (3 * n_pairs)
+    assert row["seam_step_excess"] == (steps["inpainted"] - steps["original"]) / (3 * n_pairs)
     shift = (inpainted.astype(np.int64) - original)[outside].sum(axis=0) / n
     assert [row[f"shift_{c}_outside"] for c in "rgb"] == shift.tolist()
     delta = deltaE_ciede2000(rgb2lab(original / 255.0), rgb2lab(inpainted / 255.0))
@@ -733,7 +836,7 @@ def test_without_the_decomposition(tmp_path: Path) -> None:
     assert len(none) == 0 and list(none.columns) == list(PROFILE_COLUMNS) and len(profile) == 17
     new = [c for c in COLUMNS if c.startswith(("excess", "mse_outside_part", "shift_", "bb_"))]
     new += ["delta_e_outside", "ssim_outside", "texture_spearman", "mse_outside_vae_sample"]
-    new += [*FOOTPRINT, "mse_seam_inside"]
+    new += [*FOOTPRINT, "mse_seam_inside", "seam_step", "seam_step_original", "seam_step_excess"]
     assert bare[new].isna().all().all() and (bare["n_seam_inside"] == 0).all()
     kept = [c for c in COLUMNS if c not in (*new, "n_seam_inside")]
     pd.testing.assert_frame_equal(bare[kept], full[kept], check_exact=True)

@@ -1,6 +1,7 @@
 """The outside error taken apart, per inpainting: by the latent footprint of the mask, by
 distance from the mask and by local texture, with the VAE floor beside each part; the
-error just inside the mask edge (the seam a paste-back leaves), the colour drift, the
+error just inside the mask edge, the step across the edge beside the original's own
+(:mod:`maskleak.metrics.seam`: the seam a paste-back leaves), the colour drift, the
 structure (SSIM) and BrushBench's background numbers.
 
 Everything that depends only on a mask, an image or a round trip is prepared once and
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from maskleak import latent_mask
-from maskleak.metrics import colour
+from maskleak.metrics import colour, seam
 from maskleak.metrics.bands import band_pixels
 from maskleak.metrics.structure import SsimReference, ssim_reference, ssim_sum
 from maskleak.metrics.texture import CellTexture, cell_texture
@@ -63,6 +64,7 @@ class MaskGeometry:
     keep: np.ndarray  # float32 (H, W): 1 outside, 0 inside
     distance_bin: np.ndarray  # intp (n_outside,): each one's distance bin
     seam: np.ndarray  # intp: inside pixels within band_px of an outside pixel
+    edge_pairs: np.ndarray  # intp (2, n_pairs): 4-neighbours (inside, outside), seam.edge_pairs
 
 
 def mask_geometry(inpaint: np.ndarray, band_px: int) -> MaskGeometry:
@@ -80,9 +82,14 @@ def mask_geometry(inpaint: np.ndarray, band_px: int) -> MaskGeometry:
         bins = np.searchsorted(np.array(DISTANCE_EDGES_PX[1:-1]), distance, side="left")
     else:
         bins = np.full(outside.size, N_DISTANCE - 1)
-    seam = np.flatnonzero(band_pixels(outside_mask, band_px))
+    seam_pixels = np.flatnonzero(band_pixels(outside_mask, band_px))
     return MaskGeometry(
-        inpaint, outside, outside_mask.astype(np.float32), bins.astype(np.intp), seam
+        inpaint,
+        outside,
+        outside_mask.astype(np.float32),
+        bins.astype(np.intp),
+        seam_pixels,
+        seam.edge_pairs(inpaint),
     )
 
 
@@ -108,7 +115,8 @@ def original_features(pixels: np.ndarray) -> OriginalFeatures:
 
 @dataclass(frozen=True)
 class Split:
-    """The outside pixels of one image and mask by texture: decile bins and ranks."""
+    """What one image and mask share: the outside pixels by texture (decile bins and
+    ranks), the original's outside colours and its step across the mask edge."""
 
     texture_bin: np.ndarray  # intp (n_outside,)
     edges: np.ndarray  # float64 (11,): texture at the decile edges (NaN without pixels)
@@ -116,6 +124,7 @@ class Split:
     rank_square_sum: float  # sum of centred_rank²
     colour_sums: np.ndarray  # int64 (3,): the original's R, G, B summed outside
     colours: colour.Reference  # the original's colours at the outside pixels
+    step_sum: int  # the original's seam.step_sum over the mask's edge pairs
 
 
 def split(features: OriginalFeatures, geometry: MaskGeometry) -> Split:
@@ -156,6 +165,7 @@ def split(features: OriginalFeatures, geometry: MaskGeometry) -> Split:
         rank_square_sum=float(group_weight @ (group_rank * group_rank)),
         colour_sums=_channel_sums(np.take(features.planar, outside, axis=1)),
         colours=features.colours.take(outside),
+        step_sum=seam.step_sum(features.planar, geometry.edge_pairs),
     )
 
 
@@ -243,6 +253,9 @@ KEYS = (
     "mse_outside_part_beyond",
     "n_seam_inside",
     "mse_seam_inside",
+    "seam_step",
+    "seam_step_original",
+    "seam_step_excess",
     "shift_r_outside",
     "shift_g_outside",
     "shift_b_outside",
@@ -326,6 +339,13 @@ def decompose(
     values["texture_spearman"] = _spearman(texture_split, outside_error)
 
     planar = np.ascontiguousarray(np.moveaxis(inpainted, 2, 0)).reshape(3, -1)
+    # The step across the mask edge (no pair without an outside pixel: NaN above).
+    n_pairs = geometry.edge_pairs.shape[1]
+    step_sum = seam.step_sum(planar, geometry.edge_pairs)
+    values["seam_step"] = seam.mean_step(step_sum, n_pairs)
+    values["seam_step_original"] = seam.mean_step(texture_split.step_sum, n_pairs)
+    values["seam_step_excess"] = seam.mean_step(step_sum - texture_split.step_sum, n_pairs)
+
     outside_colours = np.take(planar, geometry.outside, axis=1)
     shift = _channel_sums(outside_colours) - texture_split.colour_sums
     values["shift_r_outside"], values["shift_g_outside"], values["shift_b_outside"] = (
