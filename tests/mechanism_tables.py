@@ -32,6 +32,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 #: (image index, seed, strength, variant, pass) -> (vae floor, footprint, beyond) parts.
 Parts = Callable[[int, int, float, str, int], tuple[float, float, float]]
+#: (image index, seed, strength, paste_back) -> seam_step_excess.
+Seam = Callable[[int, int, float, str], float]
+
+#: What each paste-back mode adds to the step across the mask edge: hard pastes the
+#: original next to the decoded image, 6 levels sharper than the baseline plus 1 per
+#: image index; soft blends them, 1.5 levels.
+SEAM_ADDED = {"none": lambda image: 0.0, "hard": lambda image: 6.0 + image, "soft": lambda _: 1.5}
 
 
 def default_parts(image: int, seed: int, strength: float, variant: str, pass_: int):
@@ -51,6 +58,12 @@ def default_parts(image: int, seed: int, strength: float, variant: str, pass_: i
     return vae, scale * footprint, scale * beyond
 
 
+def default_seam(image: int, seed: int, strength: float, paste_back: str) -> float:
+    """seam_step_excess: the baseline's grows with strength (0.5 per unit) and the seed
+    (0.1 per seed); paste-back adds :data:`SEAM_ADDED`."""
+    return 0.5 * strength + 0.1 * seed + SEAM_ADDED[paste_back](image)
+
+
 def metrics_table(
     images: Sequence[str] = ("im0", "im1", "im2"),
     seeds: Sequence[int] = (0, 1),
@@ -61,8 +74,12 @@ def metrics_table(
     experiment: str = "mechanism_sweep",
     model: str = "tiny4",
     pipeline: str = "diffusers",
+    seam: Seam = default_seam,
 ) -> pd.DataFrame:
-    """One row per inpainting, with the columns the analysis and the figures read."""
+    """One row per inpainting, with the columns the analysis and the figures read. The
+    original's step across the mask edge (seam_step_original) is 4 + the image index;
+    mse_seam_inside is 3 x strength, one less for soft paste-back (it blends the original
+    into the band), the same for hard (it leaves the inside as it was)."""
     rows = []
     for variant, changed in variants.items():
         mech = {**MECHANISMS, **changed}
@@ -75,7 +92,8 @@ def metrics_table(
                             vae, footprint, beyond = parts(i, seed, strength, variant, pass_)
                             total = vae + footprint + beyond
                             hard = mech["paste_back"] == "hard"
-                            seam = 3.0 * strength + (2.0 if mech["paste_back"] != "none" else 0.0)
+                            soft = mech["paste_back"] == "soft"
+                            excess = seam(i, seed, strength, mech["paste_back"])
                             rows.append(
                                 {
                                     "experiment": experiment,
@@ -94,7 +112,10 @@ def metrics_table(
                                     "mse_outside_part_vae": vae,
                                     "mse_outside_part_footprint": footprint,
                                     "mse_outside_part_beyond": beyond,
-                                    "mse_seam_inside": seam,
+                                    "mse_seam_inside": 3.0 * strength - (1.0 if soft else 0.0),
+                                    "seam_step": 4.0 + i + excess,
+                                    "seam_step_original": 4.0 + i,
+                                    "seam_step_excess": excess,
                                     "delta_e_outside": 0.0 if hard else area * (1 + strength),
                                     "shift_r_outside": 0.0 if hard else 0.5 * strength,
                                     "shift_g_outside": 0.0 if hard else -0.2 * strength,

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from matplotlib.figure import Figure
 from PIL import Image
+from scipy import stats
 
 from maskleak.config import Plan
 from maskleak.errors import InputError
@@ -75,7 +76,7 @@ FIGURES: dict[str, tuple[Draw, str, str]] = {
         "texture_spearman",
     ),
     "passes": (lambda m, p, out: passes(m, MODEL, out), "metrics", "mse_outside_vae"),
-    "paste_back": (lambda m, p, out: paste_back(m, MODEL, out), "metrics", "mse_seam_inside"),
+    "paste_back": (lambda m, p, out: paste_back(m, MODEL, out), "metrics", "seam_step_excess"),
     "colour_drift": (lambda m, p, out: colour_drift(m, MODEL, out), "metrics", "delta_e_outside"),
 }
 
@@ -217,8 +218,19 @@ def test_paste_back_gain_and_seam_cost_by_hand(metrics: pd.DataFrame, tmp_path: 
     ]
     # Hard paste-back removes everything: its gain is the baseline's whole error.
     assert hard["gain"]["mean"][1] == pytest.approx(_image_mean(base, "mse_outside"))
-    assert hard["seam_cost"]["mean"] == [2.0, 2.0]  # the tables add 2 to the seam
+    # Its seam cost: hard paste-back adds 6 + the image index (0, 1, 2) to the baseline's
+    # seam_step_excess: 7 on average at each strength, with a t-interval over the three
+    # images' 6, 7, 8 (mean 7, sd 1): 7 ± t(0.975, 2) / sqrt(3).
+    assert hard["seam_cost"]["mean"] == pytest.approx([7.0, 7.0], abs=1e-12)
     assert hard["seam_cost"]["n"] == [3, 3]
+    half = stats.t.ppf(0.975, 2) / math.sqrt(3)
+    assert hard["seam_cost"]["low"] == pytest.approx([7.0 - half] * 2, rel=1e-9)
+    assert hard["seam_cost"]["high"] == pytest.approx([7.0 + half] * 2, rel=1e-9)
+    # Soft paste-back: 1.5 sharper for every image (a zero-width interval), although its
+    # error inside the edge fell (mse_seam_inside 1 lower than the baseline's).
+    soft = record["variants"]["paste_soft"]["seam_cost"]
+    for key in ("mean", "low", "high"):
+        assert soft[key] == pytest.approx([1.5, 1.5], abs=1e-12), key
     assert len(record["variants"]) == 2
     no_paste = metrics.loc[~metrics["variant"].isin(["paste_hard", "paste_soft"])]
     with pytest.raises(InputError, match="no paste-back variant of model 'tiny4'"):

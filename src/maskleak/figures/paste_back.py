@@ -1,5 +1,7 @@
 """Why it leaks: the exact-preservation fix (pasting the original's pixels back) — the
-outside error it removes beside what it costs just inside the mask edge (the seam)."""
+outside error it removes beside what it costs at the mask edge: the seam, measured as how
+much sharper the step across the edge is than the original's own there
+(``seam_step_excess``; :mod:`maskleak.metrics.seam`)."""
 
 from __future__ import annotations
 
@@ -20,16 +22,16 @@ from maskleak.mechanisms import BASELINE, PASTE_NONE
 from maskleak.why.columns import EXPERIMENT, PAIR_KEYS
 from maskleak.why.labels import value_label
 
-COLUMNS = ("radius_pct", "paste_back", "paste_blur_px", "mse_outside", "mse_seam_inside")
+COLUMNS = ("radius_pct", "paste_back", "paste_blur_px", "mse_outside", "seam_step_excess")
 #: Panel -> (column of the paired table, y label).
 PANELS: dict[str, tuple[str, str]] = {
     "outside error removed (gain)": (
         "gain",
         "baseline − variant mse_outside ((8-bit level)²)",
     ),
-    "seam cost just inside the mask edge": (
+    "seam cost: step across the mask edge": (
         "seam_cost",
-        "variant − baseline mse_seam_inside ((8-bit level)²)",
+        "variant − baseline seam_step_excess (8-bit level)",
     ),
 }
 
@@ -45,20 +47,22 @@ def _setting(rows: pd.DataFrame) -> str:
 def _pairs(rows: pd.DataFrame, variant: str) -> pd.DataFrame:
     """The variant's pass-1 rows matched with the baseline's on image, radius, strength
     and seed: ``gain`` (baseline − variant mse_outside) and ``seam_cost`` (variant −
-    baseline mse_seam_inside)."""
+    baseline seam_step_excess: how much sharper than the baseline's the step across the
+    mask edge is, beyond the original's own step there)."""
     keys = list(PAIR_KEYS)
-    wanted = [*keys, "mse_outside", "mse_seam_inside"]
+    wanted = [*keys, "mse_outside", "seam_step_excess"]
     base = mc.first_pass(rows, BASELINE)[wanted]
     mine = mc.first_pass(rows, variant)[wanted]
     pairs = mine.merge(base, on=keys, suffixes=("", "_base"))
     pairs["gain"] = pairs["mse_outside_base"] - pairs["mse_outside"]
-    pairs["seam_cost"] = pairs["mse_seam_inside"] - pairs["mse_seam_inside_base"]
+    pairs["seam_cost"] = pairs["seam_step_excess"] - pairs["seam_step_excess_base"]
     return pairs
 
 
 def paste_back(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str]) -> Figure:
     """Left: the mean outside error each paste-back variant removes (baseline minus
-    variant ``mse_outside``); right: the mean increase of ``mse_seam_inside`` it costs;
+    variant ``mse_outside``); right: the seam it costs, the mean increase of
+    ``seam_step_excess`` (the step across the mask edge beyond the original's own);
     both per strength, paired with the baseline on image, radius, strength and seed (pass
     1), bars per setting with the 95 % t-interval over the images of the paired
     difference (each image's seeds averaged first). InputError if no variant pastes."""
