@@ -83,8 +83,8 @@ def test_shares_are_ratios_of_image_means_computed_by_hand() -> None:
         for part, share in expected.items():
             row = _one(table, analysis="attribution", strength=strength, part=part)
             assert row["value"] == pytest.approx(share, abs=1e-15)
-            assert row["reference_mse"] == pytest.approx(8.5)
-            assert row["compared_mse"] == pytest.approx(share * 8.5)
+            assert row["reference_mean"] == pytest.approx(8.5)
+            assert row["compared_mean"] == pytest.approx(share * 8.5)
             assert row["ci_low"] <= row["value"] <= row["ci_high"]
             assert row["ci_low"] >= 0 and row["ci_high"] <= 1
             assert (row["n_images"], row["n_seeds"], row["n_rows"]) == (2, 2, 4)
@@ -166,8 +166,8 @@ def test_hard_paste_back_removes_all_the_outside_error() -> None:
     assert change["value"] == pytest.approx(-base_mean, rel=1e-14)
     assert change["ci_high"] < 0
     assert (relative["value"], relative["ci_low"], relative["ci_high"]) == (-1.0, -1.0, -1.0)
-    assert relative["unit"] == "fraction of reference_mse"
-    assert change["compared_mse"] == 0.0 and change["changes"] == "paste_back=hard"
+    assert relative["unit"] == "fraction of reference_mean"
+    assert change["compared_mean"] == 0.0 and change["changes"] == "paste_back=hard"
     # Its shares are undefined (nothing to split), not a division error.
     shares = _select(table, analysis="attribution", variant="paste_hard")
     assert len(shares) == 9 and shares["value"].isna().all()
@@ -195,6 +195,48 @@ def test_latent_mask_cover_effect_by_hand() -> None:
     assert pooled["ci_low"] > 0
     assert pooled["changes"] == "latent_mask=cover"
     assert pooled["n_rows"] == len(base)
+
+
+def test_seam_cost_of_paste_back_by_hand() -> None:
+    """The synthetic tables' seam_step_excess: the baseline's 0.5 x strength + 0.1 x seed;
+    hard paste-back adds 6 + the image index (images 0, 1, 2: 7 on average), soft 1.5,
+    the other variants nothing."""
+    metrics = metrics_table()
+    table = why_table(metrics, n_resamples=N)
+    rows = _select(table, analysis="seam_cost")
+    assert set(rows["quantity"]) == {"seam_step_change"} and set(rows["unit"]) == {"8-bit level"}
+    # One row per variant and strength (2 strengths and pooled), no relative change.
+    assert len(rows) == 5 * 3
+    base = metrics.loc[(metrics["variant"] == "baseline") & (metrics["strength"] == 0.75)]
+    base_mean = base.groupby("image")["seam_step_excess"].mean().mean()
+    assert base_mean == pytest.approx(0.375 + 0.05)
+    hard = _one(rows, variant="paste_hard", strength=0.75)
+    assert hard["value"] == pytest.approx(7.0, rel=1e-12)
+    assert hard["reference_mean"] == pytest.approx(base_mean, rel=1e-12)
+    assert hard["compared_mean"] == pytest.approx(base_mean + 7.0, rel=1e-12)
+    assert hard["changes"] == "paste_back=hard" and hard["pass"] == 1
+    # The interval resamples the images' costs 6, 7, 8 (each image's seeds agree): a
+    # resampled mean lies within [6, 8], and the interval holds the mean, off 0.
+    assert 6.0 <= hard["ci_low"] < 7.0 < hard["ci_high"] <= 8.0
+    assert (hard["n_images"], hard["n_seeds"], hard["n_rows"]) == (3, 2, 6)
+    # Every image's soft cost is 1.5: the interval collapses onto it.
+    soft = _one(rows, variant="paste_soft", strength=math.nan)
+    assert (soft["value"], soft["ci_low"], soft["ci_high"]) == pytest.approx((1.5, 1.5, 1.5))
+    for variant in ("mask_cover", "final_paste_on", "passes_3"):
+        assert (_select(rows, variant=variant)["value"] == 0.0).all(), variant
+    # A mask with no pixel pair across its edge has no seam measure: its pairs are left
+    # out, and a variant with none at all has a NaN cost.
+    missing = metrics.copy()
+    missing.loc[missing["image"] == "im2", "seam_step_excess"] = math.nan
+    hard = _one(
+        _select(why_table(missing, n_resamples=N), analysis="seam_cost"),
+        variant="paste_hard",
+        strength=0.75,
+    )
+    assert hard["value"] == pytest.approx(6.5) and hard["n_images"] == 2
+    missing["seam_step_excess"] = math.nan
+    none = _select(why_table(missing, n_resamples=N), analysis="seam_cost")
+    assert none["value"].isna().all() and (none["n_rows"] == 0).all()
 
 
 def test_pass_growth_by_hand() -> None:
@@ -231,7 +273,8 @@ def test_pass_growth_by_hand() -> None:
 def test_rows_are_in_the_documented_order() -> None:
     table = why_table(metrics_table(), n_resamples=20)
     analyses = table["analysis"].tolist()
-    assert analyses == sorted(analyses, key=["attribution", "variant_effect", "pass_growth"].index)
+    order = ["attribution", "variant_effect", "seam_cost", "pass_growth"]
+    assert analyses == sorted(analyses, key=order.index) and set(analyses) == set(order)
     effect = _select(table, analysis="variant_effect")
     assert list(pd.unique(effect["variant"])) == [
         "mask_cover",
@@ -322,6 +365,15 @@ def test_write_why_writes_the_table_and_a_page_that_states_the_shares(tmp_path: 
     assert "The largest share is <b>the latent footprint</b>" in text
     assert "paste_hard (paste_back=hard)</b> changes the outside error" in text
     assert "−100 %" in text and "the interval excludes 0" in text
+    # Beside the gain, its seam: hard adds 6 + the image index (images 0 and 1 here) to
+    # the baseline's seam_step_excess 0.25 + 0.1 x seed (mean 0.3): +6.5, from 0.3 to 6.8;
+    # resampled means of the two images' 6 and 7 lie in [6, 7], both ends drawn often.
+    assert (
+        "the step across it beyond the original's own (seam_step_excess) changes by"
+        " <b>+6.50</b> 8-bit levels (95 % CI +6.00 to +7.00), from the baseline's 0.300 to"
+        " 6.80: a seam; the interval excludes 0." in text
+    )
+    assert "<th>seam: seam_step_excess change (8-bit level)</th>" in text
     assert "results/x/figures/tiny4/why/attribution.png" in text
     assert "outside error split" in text
     write_why(source, tmp_path / "again.parquet", tmp_path / "again.html", figures, n_resamples=N)

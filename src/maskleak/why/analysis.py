@@ -6,6 +6,10 @@
 * variant_effect: per variant, the change of ``mse_outside`` against the baseline, paired
   on image, radius, strength and seed (pass 1): the mean difference, and that mean over
   the baseline's mean;
+* seam_cost: per variant, the change of ``seam_step_excess`` against the baseline, paired
+  the same way: the seam a variant leaves at the mask edge (paste-back's cost beside
+  its gain in variant_effect); no relative change (the baseline's excess is near 0 and
+  of either sign);
 * pass_growth: per variant with several passes, pass k against pass 1 of the same
   variant, paired the same way.
 
@@ -74,46 +78,56 @@ def attribution(rows: pd.DataFrame, n_resamples: int, seed: int) -> list[Row]:
                     strength=strength,
                     part=part,
                     quantity=cols.SHARE,
-                    reference_mse=float(total),
-                    compared_mse=float(means.value[k]),
+                    reference_mean=float(total),
+                    compared_mean=float(means.value[k]),
                 )
             )
     return out
 
 
-def paired(reference: pd.DataFrame, compared: pd.DataFrame, what: str) -> pd.DataFrame:
+def paired(
+    reference: pd.DataFrame, compared: pd.DataFrame, what: str, column: str = "mse_outside"
+) -> pd.DataFrame:
     """``reference`` and ``compared`` rows matched on :data:`~columns.PAIR_KEYS`: the
-    keys, ``reference`` and ``compared`` (their mse_outside) and ``difference``
+    keys, ``reference`` and ``compared`` (their ``column``) and ``difference``
     (compared - reference), one row per key both have. InputError if a key repeats
     (``what`` names the rows in the message)."""
     keys = list(cols.PAIR_KEYS)
     for side in (reference, compared):
         if side.duplicated(keys).any():
             raise InputError(f"metrics table has repeated {keys} in the rows of {what}")
-    merged = reference[[*keys, "mse_outside"]].merge(
-        compared[[*keys, "mse_outside"]], on=keys, suffixes=("_reference", "_compared")
+    merged = reference[[*keys, column]].merge(
+        compared[[*keys, column]], on=keys, suffixes=("_reference", "_compared")
     )
     merged = merged.rename(
-        columns={"mse_outside_reference": "reference", "mse_outside_compared": "compared"}
+        columns={f"{column}_reference": "reference", f"{column}_compared": "compared"}
     )
     merged["difference"] = merged["compared"] - merged["reference"]
     return merged
 
 
-def change(pairs: pd.DataFrame, n_resamples: int, seed: int, **fields: Any) -> list[Row]:
-    """Per strength (then pooled): the mean paired difference and the relative change,
-    for ``pairs`` from :func:`paired`."""
+def change(
+    pairs: pd.DataFrame,
+    n_resamples: int,
+    seed: int,
+    quantity: str = cols.CHANGE,
+    relative: bool = True,
+    **fields: Any,
+) -> list[Row]:
+    """Per strength (then pooled): the mean paired difference (as ``quantity``) and,
+    if ``relative``, the relative change, for ``pairs`` from :func:`paired`."""
     out = []
     for strength, at in _strengths(pairs):
         means = image_means(at, ["difference", "reference", "compared"], n_resamples, seed)
         diff, ref, comp = means.value
-        common = {**fields, "strength": strength, "part": "", "reference_mse": float(ref)}
-        common["compared_mse"] = float(comp)
-        out.append(_row(means, means.samples[:, 0], diff, quantity=cols.CHANGE, **common))
-        relative = divide(means.samples[:, 0], means.samples[:, 1])
-        out.append(
-            _row(means, relative, divide(diff, ref), quantity=cols.RELATIVE_CHANGE, **common)
-        )
+        common = {**fields, "strength": strength, "part": "", "reference_mean": float(ref)}
+        common["compared_mean"] = float(comp)
+        out.append(_row(means, means.samples[:, 0], diff, quantity=quantity, **common))
+        if relative:
+            ratio = divide(means.samples[:, 0], means.samples[:, 1])
+            out.append(
+                _row(means, ratio, divide(diff, ref), quantity=cols.RELATIVE_CHANGE, **common)
+            )
     return out
 
 
@@ -132,8 +146,13 @@ def _model_rows(rows: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, li
         for stat in attribution(mine_first, n_resamples, seed):
             found[cols.ATTRIBUTION].append({**named, "pass": 1, **stat})
         if variant != BASELINE:
-            pairs = paired(base, mine_first, f"variant {variant!r}, pass 1")
+            what = f"variant {variant!r}, pass 1"
+            pairs = paired(base, mine_first, what)
             found[cols.VARIANT_EFFECT] += change(pairs, n_resamples, seed, **named, **{"pass": 1})
+            seams = paired(base, mine_first, what, cols.SEAM_COLUMN)
+            found[cols.SEAM_COST] += change(
+                seams, n_resamples, seed, cols.SEAM_STEP_CHANGE, False, **named, **{"pass": 1}
+            )
         for k in sorted(int(p) for p in pd.unique(mine["pass"]) if int(p) > 1):
             pairs = paired(mine_first, mine.loc[mine["pass"] == k], f"variant {variant!r}")
             found[cols.PASS_GROWTH] += change(pairs, n_resamples, seed, **named, **{"pass": k})

@@ -8,17 +8,29 @@ from maskleak import mechanisms
 #: The experiment whose rows the analysis and the mechanism figures read.
 EXPERIMENT = "mechanism_sweep"
 
-ATTRIBUTION, VARIANT_EFFECT, PASS_GROWTH = "attribution", "variant_effect", "pass_growth"
-ANALYSES = (ATTRIBUTION, VARIANT_EFFECT, PASS_GROWTH)
+ATTRIBUTION, VARIANT_EFFECT, SEAM_COST, PASS_GROWTH = (
+    "attribution",
+    "variant_effect",
+    "seam_cost",
+    "pass_growth",
+)
+ANALYSES = (ATTRIBUTION, VARIANT_EFFECT, SEAM_COST, PASS_GROWTH)
 
 SHARE, CHANGE, RELATIVE_CHANGE = "share", "change", "relative_change"
+#: seam_cost's quantity: the paired change of :data:`SEAM_COLUMN`.
+SEAM_STEP_CHANGE = "seam_step_change"
 
 #: Unit of each quantity's value and interval.
 UNITS: dict[str, str] = {
     SHARE: "fraction of mse_outside",
     CHANGE: "(8-bit level)²",
-    RELATIVE_CHANGE: "fraction of reference_mse",
+    RELATIVE_CHANGE: "fraction of reference_mean",
+    SEAM_STEP_CHANGE: "8-bit level",
 }
+
+#: The metrics column of the seam a variant leaves at the mask edge: the step across
+#: the edge beyond the original's own there (metrics.columns.yaml).
+SEAM_COLUMN = "seam_step_excess"
 
 #: The outside error's three parts, which sum exactly to mse_outside: part name ->
 #: metrics column, in stacking order (the floor at the bottom).
@@ -50,6 +62,7 @@ REQUIRED: tuple[str, ...] = (
     *mechanisms.NAMES,
     "mse_outside",
     *PARTS.values(),
+    SEAM_COLUMN,
 )
 
 #: Column -> dtype of the why table, in column order.
@@ -67,8 +80,8 @@ DTYPES: dict[str, str] = {
     "ci_low": "float64",
     "ci_high": "float64",
     "unit": "str",
-    "reference_mse": "float64",
-    "compared_mse": "float64",
+    "reference_mean": "float64",
+    "compared_mean": "float64",
     "n_images": "int64",
     "n_seeds": "int64",
     "n_rows": "int64",

@@ -1,7 +1,8 @@
 """The report's "Why it leaks" page: the why table as one self-contained HTML file (inline
 CSS, no scripts). Per model and pipeline, sentences that say which mechanism accounts for
-which share of the outside error and what each variant and repeated pass changes, each
-with its 95 % interval, then the numbers per strength and the figures that show them.
+which share of the outside error, what each variant changes (its gain and the seam it
+leaves at the mask edge) and what each repeated pass changes, each with its 95 %
+interval, then the numbers per strength and the figures that show them.
 Deterministic: the same table gives the same bytes (no timestamps)."""
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def _attribution_sentence(rows: pd.DataFrame, model: str, pipeline: str, n_stren
     return (
         f"<p>Of the outside error of <b>{_escape(model)}</b> ({_escape(pipeline)} pipeline,"
         f" as it ships, pass 1, {_strength_text(math.nan, n_strengths)}: mean mse_outside"
-        f" {number(first['reference_mse'])} (8-bit level)² over"
+        f" {number(first['reference_mean'])} (8-bit level)² over"
         f" {counted(int(first['n_images']), 'image')} and"
         f" {counted(int(first['n_seeds']), 'seed')}),"
         f" {listed}. The largest share is <b>{cols.PART_NAMES[first['part']]}</b>.</p>"
@@ -104,7 +105,7 @@ def _attribution_table(rows: pd.DataFrame, n_strengths: int) -> str:
     for strength, at in rows.groupby("strength", sort=True, dropna=False):
         cells = [
             f"<td>{_escape(_strength_text(float(strength), n_strengths))}</td>",
-            f'<td class="value">{number(float(at["reference_mse"].iloc[0]))}</td>',
+            f'<td class="value">{number(float(at["reference_mean"].iloc[0]))}</td>',
         ]
         for part in cols.PARTS:
             row = at.loc[at["part"] == part].iloc[0]
@@ -136,15 +137,42 @@ def _change_sentence(
     )
     return (
         f"{what} by <b>{_signed(change['value'])}</b> (8-bit level)²"
-        f" ({_bounds(change, _signed)}), {rel} of {reference} {number(change['reference_mse'])}"
+        f" ({_bounds(change, _signed)}), {rel} of {reference} {number(change['reference_mean'])}"
         f" ({at}); {verdict}."
     )
 
 
-def _changes_list(rows: pd.DataFrame, n_strengths: int, growth: bool) -> str:
-    """One item per variant (pooled strengths); for pass growth, per variant its last pass."""
+def _seam_sentence(seam: Mapping[str, Any] | None) -> str:
+    """`` At the mask edge its seam: seam_step_excess by +7 levels (95 % CI …), from the
+    baseline's 0.4 to 7.4; the interval excludes 0.`` ("" without a seam_cost row)."""
+    if seam is None:
+        return ""
+    if math.isnan(seam["value"]):
+        return " At the mask edge: no seam measure (no pixel pair across the edge)."
+    what = "At the mask edge, the step across it beyond the original's own (seam_step_excess)"
+    if seam["value"] == 0 and seam["ci_low"] == 0 and seam["ci_high"] == 0:
+        return f" {what} changes by exactly 0: no seam."
+    verdict = {
+        True: "the interval excludes 0",
+        False: "the interval includes 0",
+        None: "nothing to resample",
+    }[_excludes_zero(seam)]
+    sharper = "a seam" if seam["value"] > 0 else "no seam"
+    return (
+        f" {what} changes by <b>{_signed(seam['value'])}</b> 8-bit levels"
+        f" ({_bounds(seam, _signed)}), from the baseline's {number(seam['reference_mean'])}"
+        f" to {number(seam['compared_mean'])}: {sharper}; {verdict}."
+    )
+
+
+def _changes_list(
+    rows: pd.DataFrame, n_strengths: int, growth: bool, seams: pd.DataFrame | None = None
+) -> str:
+    """One item per variant (pooled strengths); for pass growth, per variant its last
+    pass. ``seams``: the seam_cost rows, whose pooled change follows each variant's."""
     items = []
     pooled = _pooled(rows)
+    seam_of = {} if seams is None else {str(r["variant"]): r for _, r in _pooled(seams).iterrows()}
     for variant, mine in pooled.groupby("variant", sort=False):
         if growth:
             mine = mine.loc[mine["pass"] == mine["pass"].max()]
@@ -160,29 +188,49 @@ def _changes_list(rows: pd.DataFrame, n_strengths: int, growth: bool) -> str:
             what = f"<b>{label}</b> changes the outside error against the baseline"
             ref = "the baseline's"
         at = _strength_text(math.nan, n_strengths)
-        items.append(f"<li>{_change_sentence(change, relative, what, ref, at)}</li>")
+        seam = _seam_sentence(seam_of.get(str(variant)))
+        items.append(f"<li>{_change_sentence(change, relative, what, ref, at)}{seam}</li>")
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>None in this run.</p>"
 
 
-def _changes_table(rows: pd.DataFrame, n_strengths: int) -> str:
+def _seam_cell(seams: pd.DataFrame, variant: str, strength: float) -> str:
+    """The seam_cost change of ``variant`` at ``strength`` (NaN: pooled) as a cell."""
+    same = seams["variant"] == variant
+    same &= seams["strength"].isna() if math.isnan(strength) else seams["strength"] == strength
+    found = seams.loc[same]
+    if found.empty or math.isnan(found.iloc[0]["value"]):
+        return '<td class="value">–</td>'
+    seam = found.iloc[0]
+    return (
+        f'<td class="value">{_signed(seam["value"])}<br>'
+        f"<small>{_bounds(seam, _signed)}</small></td>"
+    )
+
+
+def _changes_table(rows: pd.DataFrame, n_strengths: int, seams: pd.DataFrame | None = None) -> str:
+    """The changes per variant, pass and strength; with ``seams`` (seam_cost rows) a
+    column of the seam_step_excess change beside them."""
+    seam_head = "" if seams is None else "<th>seam: seam_step_excess change (8-bit level)</th>"
     lines = [
         "<table><thead><tr><th>variant</th><th>pass</th><th>strength</th>"
         "<th>reference mse_outside</th><th>change ((8-bit level)²)</th>"
-        "<th>relative change</th></tr></thead><tbody>"
+        f"<th>relative change</th>{seam_head}</tr></thead><tbody>"
     ]
     keys = ["variant", "pass", "strength"]
     for (variant, pass_, strength), at in rows.groupby(keys, sort=False, dropna=False):
         change = at.loc[at["quantity"] == cols.CHANGE].iloc[0]
         relative = at.loc[at["quantity"] == cols.RELATIVE_CHANGE].iloc[0]
         rel = "–" if math.isnan(relative["value"]) else percent(relative["value"])
+        seam_cell = "" if seams is None else _seam_cell(seams, str(variant), float(strength))
         lines.append(
             f"<tr><td>{_escape(variant_label(str(variant), str(change['changes'])))}</td>"
             f"<td>{int(pass_)}</td>"
             f"<td>{_escape(_strength_text(float(strength), n_strengths))}</td>"
-            f'<td class="value">{number(change["reference_mse"])}</td>'
+            f'<td class="value">{number(change["reference_mean"])}</td>'
             f'<td class="value">{_signed(change["value"])}<br>'
             f"<small>{_bounds(change, _signed)}</small></td>"
-            f'<td class="value">{rel}<br><small>{_bounds(relative, percent)}</small></td></tr>'
+            f'<td class="value">{rel}<br><small>{_bounds(relative, percent)}</small></td>'
+            f"{seam_cell}</tr>"
         )
     lines.append("</tbody></table>")
     return "\n".join(lines)
@@ -206,14 +254,15 @@ def _model_section(
     base = attribution.loc[attribution["variant"] == "baseline"]
     n_strengths = int(base["strength"].dropna().nunique())
     effects = rows.loc[rows["analysis"] == cols.VARIANT_EFFECT]
+    seams = rows.loc[rows["analysis"] == cols.SEAM_COST]
     growth = rows.loc[rows["analysis"] == cols.PASS_GROWTH]
     return [
         f"<h2>{_escape(model)} ({_escape(pipeline)} pipeline)</h2>",
         _attribution_sentence(base, model, pipeline, n_strengths),
         _attribution_table(base, n_strengths),
         "<h3>Each switch against the baseline (pass 1)</h3>",
-        _changes_list(effects, n_strengths, growth=False),
-        _changes_table(effects, n_strengths) if not effects.empty else "",
+        _changes_list(effects, n_strengths, growth=False, seams=seams),
+        _changes_table(effects, n_strengths, seams) if not effects.empty else "",
         "<h3>Repeated passes</h3>",
         _changes_list(growth, n_strengths, growth=True),
         _changes_table(growth, n_strengths) if not growth.empty else "",
@@ -241,7 +290,12 @@ def page_html(
         " cell the pipeline's mask repaints) and <b>pixels beyond the footprint</b> (the"
         " rest farther out: noise left on the kept latents, the decoder spreading repainted"
         " latents). A share is a ratio of means (seeds first, then images); every switch is"
-        " compared with the baseline on the same image, radius, strength and seed."
+        " compared with the baseline on the same image, radius, strength and seed, by its"
+        " outside error and by the seam it leaves at the mask edge: <b>seam_step_excess</b>,"
+        " the mean step across the edge (each inside pixel against its outside"
+        " 4-neighbours, 8-bit levels) minus the original's own step there. Pasting the"
+        " original back removes the outside error and leaves such a seam; its error"
+        " against the original inside the edge cannot show it."
         f" Intervals: {_LEVEL}, hierarchical bootstrap (images drawn with replacement, then"
         f" seeds within each drawn image), {_escape(record.get('n_resamples', ''))}"
         f" resamples (seed {_escape(record.get('bootstrap_seed', ''))}).</p>",
