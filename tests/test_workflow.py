@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -79,6 +80,10 @@ def planned_jobs(workdir: Path, config: dict) -> dict[str, int]:
     return counts
 
 
+#: What pairs a variant's row with its baseline's.
+KEYS = ["model", "image", "radius_pct", "strength", "seed"]
+
+
 def png_mtimes(workdir: Path) -> dict[Path, int]:
     return {p: p.stat().st_mtime_ns for p in (workdir / "results").rglob("inpainted/**/*.png")}
 
@@ -100,8 +105,10 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     results = results_dir(finished, SMALL)
     metrics = pd.read_parquet(results / "metrics.parquet")
-    # 3 models x 2 images x (3 strengths x 2 seeds + 2 radii x 1 strength x 1 seed) = 48.
-    assert len(metrics) == 48
+    # 3 models x 2 images x (3 strengths x 2 seeds + 2 radii x 1 strength x 1 seed) = 48,
+    # and the mechanism sweep: 2 models x 2 images x 2 strengths x 2 seeds x 9 PNGs (7
+    # variants, passes_3 with 3 passes) = 144.
+    assert len(metrics) == 48 + 144
     # Merged from one table per inpaint job, it is exactly what one pass over every
     # manifest gives.
     monkeypatch.chdir(finished)  # manifests list paths relative to the working folder
@@ -111,7 +118,35 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         region_maps={"land": str((results / "regions/land.png").relative_to(finished))},
     )
     pd.testing.assert_frame_equal(metrics, at_once, check_exact=True)
-    assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep"}
+    assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep", "mechanism_sweep"}
+    mechanism = metrics[metrics["experiment"] == "mechanism_sweep"]
+    # Hard paste-back: diffusers' apply_overlay puts the original's pixels back outside
+    # the mask, exactly: outside error 0, every outside pixel unchanged.
+    hard = mechanism[mechanism["paste_back"] == "hard"]
+    assert len(hard) == 16 and (hard["mse_outside"] == 0).all()
+    assert (hard["frac_changed_outside"] == 0).all() and (hard["max_abs_outside"] == 0).all()
+    # ... and its inside is the baseline's: paste-back variants share one pipeline result.
+    base = mechanism[mechanism["variant"] == "baseline"]
+    paired = hard.merge(base, on=KEYS, suffixes=("", "_base"), validate="one_to_one")
+    assert len(paired) == 16 and (paired["mse_inside"] == paired["mse_inside_base"]).all()
+    # ... which leaves a seam: the edge is sharper than the original's own step there.
+    assert (paired["seam_step_excess"] > paired["seam_step_excess_base"]).all()
+    # The three parts of the outside error add up to it.
+    parts = mechanism[[f"mse_outside_part_{p}" for p in ("vae", "footprint", "beyond")]]
+    assert np.allclose(parts.sum(axis=1), mechanism["mse_outside"], rtol=1e-12, atol=1e-9)
+    # A variant that changes nothing for a pipeline shares its baseline PNGs.
+    study = mechanism[mechanism["model"] == "tiny4_study"]
+    off = study[study["variant"] == "final_paste_off"]
+    same = study[study["variant"] == "baseline"]
+    assert sorted(off["inpainted_path"]) == sorted(same["inpainted_path"])
+    assert set(mechanism[mechanism["variant"] == "passes_3"]["pass"]) == {1, 2, 3}
+    # The distance and texture profile: 7 distance bins and 10 texture deciles per PNG at
+    # most (bins without pixels are rows with n_pixels 0).
+    profile = pd.read_parquet(results / "profile.parquet")
+    assert set(profile["kind"]) == {"distance", "texture"}
+    why = pd.read_parquet(results / "why.parquet")
+    assert set(why["model"]) == {"tiny4", "tiny4_study"}
+    assert (results / "why.html").stat().st_size > 1000
     # tiny4 and tiny4_study share weights; the study's pipeline runs a step at strength 0.
     assert metrics.groupby("model")["pipeline"].agg(set).to_dict() == {
         "tiny9": {"diffusers"},
@@ -162,6 +197,18 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         "tiny9/radius_gallery.png",
         "tiny4_study/strength_trend.png",
         "tiny4_study/worst_case/land.png",
+        *(
+            f"{model}/why/{name}.png"
+            for model in ("tiny4", "tiny4_study")
+            for name in (
+                "attribution",
+                "distance_profile",
+                "texture_deciles",
+                "passes",
+                "paste_back",
+                "colour_drift",
+            )
+        ),
     ):
         assert (results_dir(finished, SMALL) / "figures" / figure).stat().st_size > 1000
 
@@ -203,7 +250,19 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     assert all(after[p] == t for p, t in before.items())
     assert len(set(after) - set(before)) == 36
     metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
-    assert len(metrics) == 48 + 36
+    assert len(metrics) == 48 + 144 + 36
+
+    # Adding a variant computes only its own inpaintings: inner latent mask on the two
+    # 4-channel models x 2 images x 2 strengths x 2 seeds = 16 new PNGs.
+    before = png_mtimes(finished)
+    grown["variants"]["mask_inner"] = {"latent_mask": "inner"}
+    grown["experiments"]["mechanism_sweep"]["variants"].append("mask_inner")
+    run = snakemake(finished, grown)
+    assert run.returncode == 0, run.stderr[-3000:]
+    after = png_mtimes(finished)
+    assert all(after[p] == t for p, t in before.items())
+    new = sorted(set(after) - set(before))
+    assert len(new) == 16 and all("~latent_mask-inner" in p.name for p in new)
 
     # Adding an image computes inpaintings and metrics for that image only (one job per
     # model); the other images' metrics tables stay as they are.
