@@ -116,8 +116,9 @@ def _sweep(plan: Plan, name: str) -> Mapping[str, Any]:
     return plan.config["experiments"][name]
 
 
-def _common(plan: Plan, name: str) -> dict[str, Any]:
-    """The facts of one experiment that several captions state."""
+def sweep_values(plan: Plan, name: str) -> dict[str, Any]:
+    """Experiment ``name``'s strengths, radii and seeds as a caption states them (values
+    as written in the config), with their counts."""
     spec = _sweep(plan, name)
     key = f"experiments.{name}"
     experiment = plan.experiments[name]
@@ -125,7 +126,6 @@ def _common(plan: Plan, name: str) -> dict[str, Any]:
     radii = values_text(spec["radius_pct"], f"{key}.radius_pct", "%")
     n_strengths, n_radii = len(experiment.strengths), len(experiment.radius_pct)
     return {
-        **_tables(plan),
         "strengths": named("strength", "strengths", n_strengths, strengths),
         "n_strengths": n_strengths,
         "radii": named("radius", "radii", n_radii, radii),
@@ -133,6 +133,15 @@ def _common(plan: Plan, name: str) -> dict[str, Any]:
         "seeds": seeds_text(experiment.seeds),
         "over_seeds": over_seeds_text(experiment.seeds),
         "n_seeds": len(experiment.seeds),
+    }
+
+
+def _common(plan: Plan, name: str) -> dict[str, Any]:
+    """The facts of one experiment that several captions state."""
+    experiment = plan.experiments[name]
+    return {
+        **_tables(plan),
+        **sweep_values(plan, name),
         "n_images": len(plan.images),
         "seed_band": seed_band_text(len(experiment.seeds)),
         "image_band": image_band_text(len(plan.images)),

@@ -13,13 +13,7 @@ from maskleak import config as plan_config
 from maskleak import mechanisms
 from maskleak.bootstrap import LEVEL, N_RESAMPLES
 from maskleak.config import Plan
-from maskleak.figures.captions import (
-    image_band_text,
-    named,
-    over_seeds_text,
-    seeds_text,
-    values_text,
-)
+from maskleak.figures.captions import image_band_text, sweep_values
 from maskleak.why.columns import EXPERIMENT
 from maskleak.why.labels import changes_text, variant_label
 
@@ -85,25 +79,6 @@ def outputs(plan: Plan) -> list[str]:
     return paths + [path for shown in figure_paths(plan).values() for _, path in shown]
 
 
-def _sweep(plan: Plan, name: str) -> dict[str, Any]:
-    """The facts of sweep ``name`` a caption states."""
-    spec = plan.config["experiments"][name]
-    key = f"experiments.{name}"
-    experiment = plan.experiments[name]
-    n_strengths, n_radii = len(experiment.strengths), len(experiment.radius_pct)
-    strengths = values_text(spec["strengths"], f"{key}.strengths")
-    radii = values_text(spec["radius_pct"], f"{key}.radius_pct", "%")
-    return {
-        "strengths": named("strength", "strengths", n_strengths, strengths),
-        "n_strengths": n_strengths,
-        "radii": named("radius", "radii", n_radii, radii),
-        "n_radii": n_radii,
-        "seeds": seeds_text(experiment.seeds),
-        "over_seeds": over_seeds_text(experiment.seeds),
-        "n_seeds": len(experiment.seeds),
-    }
-
-
 def figure(plan: Plan, model: str) -> dict[str, Any]:
     """Caption values of ``model``'s mechanism figures: the sweep's facts, its variants
     (name, what each changes in this pipeline, legend label, passes), which variants
@@ -124,7 +99,7 @@ def figure(plan: Plan, model: str) -> dict[str, Any]:
         )
     mask_size = model in plan.experiment_models(MASK_SIZE_SWEEP)
     return {
-        **_sweep(plan, EXPERIMENT),
+        **sweep_values(plan, EXPERIMENT),
         "model": model,
         "pipeline": plan.model_pipeline(model),
         "n_images": len(plan.images),
@@ -136,7 +111,7 @@ def figure(plan: Plan, model: str) -> dict[str, Any]:
             v["label"] for v in variants if v["paste_back"] != mechanisms.PASTE_NONE
         ],
         "mask_size": mask_size,
-        "mask_size_sweep": _sweep(plan, MASK_SIZE_SWEEP) if mask_size else {},
+        "mask_size_sweep": sweep_values(plan, MASK_SIZE_SWEEP) if mask_size else {},
         "metrics": plan.path(plan_config.METRICS),
         "profile": plan.path(plan_config.PROFILE),
         "why": plan.path(plan_config.WHY),
@@ -155,6 +130,6 @@ def page(plan: Plan) -> dict[str, Any]:
         "models": plan.experiment_models(EXPERIMENT),
         "level": f"{LEVEL * 100:g} %",
         "n_resamples": N_RESAMPLES,
-        **(_sweep(plan, EXPERIMENT) if plan.experiment_models(EXPERIMENT) else {}),
+        **(sweep_values(plan, EXPERIMENT) if plan.experiment_models(EXPERIMENT) else {}),
         "n_images": len(plan.images),
     }
