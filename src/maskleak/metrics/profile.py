@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from maskleak.metrics.columns import TableSpec
+from maskleak.metrics.columns import SORT_KEYS, TableSpec
 from maskleak.metrics.decompose import DISTANCE_EDGES_PX, N_DISTANCE, N_TEXTURE, Profile
 from maskleak.metrics.merge import merge_parts
 
@@ -45,19 +45,7 @@ DISTANCE, TEXTURE = "distance", "texture"
 PROFILE = TableSpec(
     "profile",
     DTYPES,
-    (
-        "experiment",
-        "model",
-        "variant",
-        "image",
-        "radius_pct",
-        "strength",
-        "seed",
-        "pass",
-        "inpainted_path",
-        "kind",
-        "bin",
-    ),
+    (*SORT_KEYS, "inpainted_path", "kind", "bin"),
 )
 
 
