@@ -192,8 +192,8 @@ def test_identical_images(tmp_path: Path) -> None:
     assert (row["shift_r_outside"], row["shift_g_outside"], row["shift_b_outside"]) == (0, 0, 0)
     assert row["bb_mse_outside"] == 0.0 and row["bb_psnr_outside"] == 1000.0
     assert math.isnan(row["texture_spearman"])  # the error is constant (0)
-    # ... but SSIM windows near the mask see inside pixels: below 1 there.
-    assert row["ssim_outside"] < 1.0
+    # ... not even to SSIM: its windows near the mask compare the inside as the original's.
+    assert row["ssim_outside"] == 1.0
     same = write_case(tmp_path / "same", original, inpaint, [original])
     assert metrics_table([same]).iloc[0]["ssim_outside"] == 1.0
 
@@ -635,7 +635,11 @@ def test_every_column_against_its_definition(tmp_path: Path) -> None:
     assert [row[f"shift_{c}_outside"] for c in "rgb"] == shift.tolist()
     delta = deltaE_ciede2000(rgb2lab(original / 255.0), rgb2lab(inpainted / 255.0))
     assert row["delta_e_outside"] == pytest.approx(delta[outside].mean(), abs=1e-4)
-    _, ssim = structural_similarity(original, inpainted, full=True, channel_axis=2, data_range=255)
+    # SSIM of the outside alone: the inpainting's inside replaced by the original's.
+    outside_only = np.where(outside[..., None], inpainted, original)
+    _, ssim = structural_similarity(
+        original, outside_only, full=True, channel_axis=2, data_range=255
+    )
     assert row["ssim_outside"] == pytest.approx(ssim[outside].mean(), abs=1e-6)
     texture = plain_texture(original)
     rho = stats.spearmanr(texture[outside], error[outside]).statistic

@@ -361,7 +361,11 @@ def decompose(
     values["delta_e_outside"] = colour.delta_e_sum(reference, outside_colours) / n_outside
 
     if features.ssim is not None:
-        total = ssim_sum(features.ssim, inpainted, geometry.keep)
+        # The inside set to the original's: windows that straddle the edge then compare
+        # outside pixels only, and an untouched outside scores exactly 1.
+        original = np.moveaxis(features.planar.reshape(3, *inpainted.shape[:2]), 0, 2)
+        outside_only = np.where(geometry.keep[..., None] > 0, inpainted, original)
+        total = ssim_sum(features.ssim, outside_only, geometry.keep)
         values["ssim_outside"] = total / (3 * n_outside)
     return values, profile
 
