@@ -520,13 +520,15 @@ def test_claim4_texture_on_every_image_with_the_ground_truth_as_check() -> None:
     assert found["verdict"] == HOLDS and found["n_images"] == 3 and found["reference"] == 0
     assert found["ci_low"] <= found["value"] <= found["ci_high"]
     assert "On all 3 images" in found["evidence"]
-    assert "check on the 2 images with ground-truth regions: textured/flat MSE ratio 3" in (
-        found["evidence"]
+    assert (
+        "check on the 2 images with ground-truth regions: textured/flat MSE ratio 3"
+        in (found["evidence"])
     )
     against = strength_sweep(lambda i, s, k: 10.0, texture_spearman=lambda i, s, k: -0.3 - i)
     assert pick(claims_table(against, n_resamples=N), 4)["verdict"] == DOES_NOT_HOLD
-    assert "no image has ground-truth regions" in (
-        pick(claims_table(against, n_resamples=N), 4)["evidence"]
+    assert (
+        "no image has ground-truth regions"
+        in (pick(claims_table(against, n_resamples=N), 4)["evidence"])
     )
 
 

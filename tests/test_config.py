@@ -105,7 +105,8 @@ def test_plan_tasks_and_counts():
     assert len(tasks) == 42
     # The mechanism sweep adds 3 strengths x 2 seeds x 7 variants = 42 tasks for tiny4, and
     # 3 x 2 x 9 PNGs (passes_3 lists 3) = 54 inpaintings.
-    mechanism = [t for t in plan.tasks("tiny4", "astronaut") if t["experiment"] == "mechanism_sweep"]
+    tiny4 = plan.tasks("tiny4", "astronaut")
+    mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
     assert len(mechanism) == 42
     assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 54
     assert plan.n_inpaintings() == 42 * 6 * 3 + 54 * 6 * 2

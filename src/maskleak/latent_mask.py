@@ -65,7 +65,8 @@ def latent_cells(inpaint: np.ndarray, rule: str, factor: int = FACTOR) -> np.nda
         offset = _NEAREST_OFFSET[rule] * factor // FACTOR
         return np.ascontiguousarray(inpaint[offset::factor, offset::factor])
     blocks = inpaint.reshape(height // factor, factor, width // factor, factor)
-    return blocks.any(axis=(1, 3)) if rule == COVER else blocks.all(axis=(1, 3))
+    cells = blocks.any(axis=(1, 3)) if rule == COVER else blocks.all(axis=(1, 3))
+    return np.asarray(cells, dtype=bool)
 
 
 def footprint(inpaint: np.ndarray, rule: str, factor: int = FACTOR) -> np.ndarray:

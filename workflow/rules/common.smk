@@ -10,6 +10,7 @@ from maskleak import config as plan_config
 from maskleak import resources as job_resources
 from maskleak import workflow_hints
 from maskleak.schema import validate_config
+from maskleak.why import captions as why_captions
 
 validate_config(config, f"{workflow.current_basedir}/../schemas/config.schema.yaml")
 
@@ -86,6 +87,16 @@ def figure_outputs():
         if figures.get("gallery"):
             outputs.append(f"{folder}/{model}/radius_gallery.png")
     return outputs
+
+
+def mechanism_outputs():
+    """The final outputs of "Why it leaks" for this config: the why table, its page and
+    each mechanism figure; none when the config has no mechanism sweep."""
+    return why_captions.outputs(PLAN)
+
+
+def mechanism_models():
+    return one_of(PLAN.experiment_models(why_captions.EXPERIMENT))
 
 
 def get_raw_image(wildcards):

@@ -2,20 +2,8 @@
 # running its own script (workflow/scripts/figure_<name>.py), and the why table with its
 # report page. Figures go to results/<run>/figures/<model>/why/<name>.png, only for the
 # models the mechanism sweep runs. params.caption: the values each report caption states
-# (maskleak.why.captions), computed when a job runs. The Snakefile includes this file after
-# common.smk and adds mechanism_outputs() to rule all.
-
-from maskleak.why import captions as why_captions
-
-
-def mechanism_outputs():
-    """The final outputs of "Why it leaks" for this config: the why table, its page and
-    each mechanism figure; none when the config has no mechanism sweep."""
-    return why_captions.outputs(PLAN)
-
-
-def mechanism_models():
-    return one_of(PLAN.experiment_models(why_captions.EXPERIMENT))
+# (maskleak.why.captions), computed when a job runs. Its helpers (mechanism_outputs,
+# mechanism_models) are in common.smk.
 
 
 # Each mechanism's share of the outside error, each switch's effect and the growth over

@@ -140,7 +140,7 @@ def _model_rows(rows: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, li
     first = rows.loc[rows["pass"] == 1]
     base = first.loc[first["variant"] == BASELINE]
     for variant in variants:
-        named = {"variant": variant, "changes": changes(rows, variant)}
+        named: dict[str, Any] = {"variant": variant, "changes": changes(rows, variant)}
         mine = rows.loc[rows["variant"] == variant]
         mine_first = mine.loc[mine["pass"] == 1]
         for stat in attribution(mine_first, n_resamples, seed):
@@ -148,14 +148,14 @@ def _model_rows(rows: pd.DataFrame, n_resamples: int, seed: int) -> dict[str, li
         if variant != BASELINE:
             what = f"variant {variant!r}, pass 1"
             pairs = paired(base, mine_first, what)
-            found[cols.VARIANT_EFFECT] += change(pairs, n_resamples, seed, **named, **{"pass": 1})
+            found[cols.VARIANT_EFFECT] += change(pairs, n_resamples, seed, **{**named, "pass": 1})
             seams = paired(base, mine_first, what, cols.SEAM_COLUMN)
             found[cols.SEAM_COST] += change(
                 seams, n_resamples, seed, cols.SEAM_STEP_CHANGE, False, **named, **{"pass": 1}
             )
         for k in sorted(int(p) for p in pd.unique(mine["pass"]) if int(p) > 1):
             pairs = paired(mine_first, mine.loc[mine["pass"] == k], f"variant {variant!r}")
-            found[cols.PASS_GROWTH] += change(pairs, n_resamples, seed, **named, **{"pass": k})
+            found[cols.PASS_GROWTH] += change(pairs, n_resamples, seed, **{**named, "pass": k})
     return found
 
 
