@@ -41,6 +41,12 @@ FIGURE_RULES = {
     "figure_area_curves",
     "figure_radius_gallery",
     "figure_model_comparison",
+    "figure_attribution",
+    "figure_distance_profile",
+    "figure_texture_deciles",
+    "figure_passes",
+    "figure_paste_back",
+    "figure_colour_drift",
 }
 PER_IMAGE = {"download_image", "downsample", "mask", "regions", "inpaint"}
 

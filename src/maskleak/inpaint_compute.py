@@ -78,6 +78,9 @@ def compute(
     batching: dict[str, Any] = {}
     for pass_number in sorted({item.pass_number for item in todo}):
         items = [item for item in todo if item.pass_number == pass_number]
+        sharing: dict[str, list[Item]] = defaultdict(list)
+        for item in items:
+            sharing[item.raw_key].append(item)
 
         def source(item: Item) -> Image.Image:
             if item.previous_path is None:
@@ -86,41 +89,42 @@ def compute(
                 return outputs[item.previous_path]
             return Image.fromarray(read_pixels(item.previous_path, "RGB", "previous pass"))
 
-        raw = _pipeline_results(
-            pipe, image, masks, items, source, settings, device, roundtrip, batching
+        def deliver(
+            raw_key: str, raw: Image.Image, sharing: Mapping[str, list[Item]] = sharing
+        ) -> None:
+            # Saved as soon as its call ends: a job killed mid-way keeps what it finished.
+            for item in sharing[raw_key]:
+                mask = Image.fromarray(masks[item.mask_path])
+                result = mechanism_hooks.paste_back(source(item), raw, mask, item.mechanisms)
+                record = {"stage": "inpaint", **common, "pipeline": dict(pipeline_info)}
+                save_png(result, item.path, {**record, **item.record})
+                if item.path in needed:
+                    outputs[item.path] = result
+
+        _pipeline_calls(
+            pipe, image, masks, items, source, deliver, settings, device, roundtrip, batching
         )
-        for item in items:
-            mask = Image.fromarray(masks[item.mask_path])
-            result = mechanism_hooks.paste_back(
-                source(item), raw[item.raw_key], mask, item.mechanisms
-            )
-            save_png(
-                result,
-                item.path,
-                {"stage": "inpaint", **common, "pipeline": dict(pipeline_info), **item.record},
-            )
-            if item.path in needed:
-                outputs[item.path] = result
     return time.perf_counter() - started, batching
 
 
-def _pipeline_results(
+def _pipeline_calls(
     pipe: Any,
     image: Image.Image,
     masks: Mapping[str, np.ndarray],
     items: Sequence[Item],
     source: Callable[[Item], Image.Image],
+    deliver: Callable[[str, Image.Image], None],
     settings: Settings,
     device: str,
     roundtrip: Callable[[], Image.Image],
     batching: dict[str, Any],
-) -> dict[str, Image.Image]:
-    """raw key -> the pipeline's result for one round's ``items`` (before paste-back),
-    each raw key computed once; adds the round's batching to ``batching``."""
+) -> None:
+    """Run one round's ``items`` through the pipeline, each raw key once, handing each
+    result (before paste-back) to ``deliver(raw_key, image)`` as soon as its call ends;
+    adds the round's batching to ``batching``."""
     unique: dict[str, Item] = {}
     for item in items:
         unique.setdefault(item.raw_key, item)
-    results: dict[str, Image.Image] = {}
     groups: dict[Hashable, list[Item]] = defaultdict(list)
     roundtrips = [item for item in unique.values() if item.record["mode"] == MODE_VAE_ROUNDTRIP]
     for item in unique.values():
@@ -145,8 +149,9 @@ def _pipeline_results(
     tracker = progress.plan_compute(pipe, settings.guidance_scale, len(roundtrips), planned, size)
     for item in roundtrips:
         start = source(item)
-        results[item.raw_key] = (
-            roundtrip() if start is image else pipeline_choice.vae_roundtrip(pipe, start)
+        deliver(
+            item.raw_key,
+            roundtrip() if start is image else pipeline_choice.vae_roundtrip(pipe, start),
         )
     if roundtrips:
         tracker.finished(len(roundtrips))
@@ -158,7 +163,7 @@ def _pipeline_results(
         mechanisms = chunk[0].call_group[1]  # type: ignore[index]
         out = denoise(p, images, mask_images, strength, seeds, settings, mechanisms)
         for item, result in zip(chunk, out, strict=True):
-            results[item.raw_key] = result
+            deliver(item.raw_key, result)
         # Merged calls' evaluations are shared; the merger reports them as they happen.
         tracker.finished(len(chunk), 0 if merge else len(schedules[strength]))
 
@@ -185,7 +190,6 @@ def _pipeline_results(
     else:
         for strength, chunk in calls:
             call(strength, chunk, pipe)
-    return results
 
 
 def pipeline_calls(
