@@ -28,7 +28,7 @@ KEYS: tuple[str, ...] = ("image", "seed", "strength", "variant", "pass")
 
 FLOOR_COLOUR = "0.45"
 DISTANCE_LABEL = "distance from the mask edge (px, log scale; bin centres)"
-TEXTURE_LABEL = "texture decile of the original (profile bin + 1: 1 smoothest, 10 most textured)"
+TEXTURE_LABEL = "texture decile of the original\n(1 smoothest, 10 most textured; profile bin + 1)"
 
 
 def rows_of(
