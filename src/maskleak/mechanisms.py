@@ -23,6 +23,7 @@ must not follow the model code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
@@ -44,8 +45,10 @@ DTYPES = ("float32", "float16", "bfloat16")
 #: The variant every experiment has: each pipeline as it ships.
 BASELINE = "baseline"
 
-#: The pipeline names, as :mod:`maskleak.pipeline_choice` spells them (not imported: it
-#: imports the model code).
+#: The pipeline names, spelled once here (a module without model code, so the metrics
+#: can read them without their code hash following the model code):
+#: :data:`maskleak.pipeline_choice.DEFAULT_PIPELINE` and
+#: :data:`maskleak.study_pipeline.PIPELINE` are these.
 DIFFUSERS, STUDY = "diffusers", "study"
 
 
@@ -121,11 +124,16 @@ def differences(pipeline: str, mechanisms: Mechanisms) -> dict[str, Any]:
     }
 
 
-def _value_label(value: Any) -> str:
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
+def value_label(value: Any) -> str:
+    """A mechanism value as file names, legends and the why page write it: ``on``/``off``
+    for a switch, ``4`` for 4.0, ``default`` for an unset value (None, NaN)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "default"
+    # numpy's bool (a table's value) is no bool subclass: known by its type's name.
+    if type(value).__name__ in ("bool", "bool_"):
+        return "on" if bool(value) else "off"
+    if isinstance(value, float) or type(value).__name__.startswith("float"):
+        return f"{float(value):g}"
     return str(value)
 
 
@@ -137,9 +145,9 @@ def file_suffix(diff: Mapping[str, Any], pass_number: int) -> str:
     for name, value in diff.items():
         if name == "paste_blur_px":
             continue  # part of paste_back's label
-        label = _value_label(value)
+        label = value_label(value)
         if name == "paste_back" and value == PASTE_SOFT:
-            label += _value_label(diff["paste_blur_px"])
+            label += value_label(diff["paste_blur_px"])
         parts.append(f"~{name}-{label}")
     if pass_number > 1:
         parts.append(f"~pass{pass_number}")

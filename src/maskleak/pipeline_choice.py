@@ -11,7 +11,7 @@ from typing import Any
 
 from PIL import Image
 
-from maskleak import mechanism_hooks, models, study_pipeline
+from maskleak import mechanism_hooks, mechanisms, models, study_pipeline
 from maskleak.errors import InputError
 from maskleak.mechanisms import Mechanisms
 
@@ -19,7 +19,7 @@ InpaintPipeline = models.InpaintPipeline
 
 #: Today's diffusers StableDiffusionInpaintPipeline; the other choice is the study's
 #: diffusers 0.11.1 Legacy pipeline (:data:`maskleak.study_pipeline.PIPELINE`).
-DEFAULT_PIPELINE = "diffusers"
+DEFAULT_PIPELINE = mechanisms.DIFFUSERS
 PIPELINES = (DEFAULT_PIPELINE, study_pipeline.PIPELINE)
 
 

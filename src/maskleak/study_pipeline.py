@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     import torch
 
 #: The config's name for this pipeline (``inpaint.pipeline`` / ``models.<name>.pipeline``).
-PIPELINE = "study"
+PIPELINE = STUDY
 
 #: 0.11.1 hard-codes SD's latent scale instead of reading ``vae.config.scaling_factor``.
 LATENT_SCALE = 0.18215

@@ -13,11 +13,10 @@ from maskleak.errors import InputError
 from maskleak.mechanisms import BASELINE, Mechanisms
 
 #: The pipeline of a manifest written before the ``pipeline`` key existed: every
-#: inpainting then ran today's diffusers pipeline
-#: (:data:`maskleak.pipeline_choice.DEFAULT_PIPELINE`). Not imported from there: the
-#: metrics rules' code hash follows imports, and pipeline_choice imports the model code,
-#: whose edits must not rerun the metrics.
-DEFAULT_PIPELINE = "diffusers"
+#: inpainting then ran today's diffusers pipeline. From :mod:`maskleak.mechanisms`, not
+#: pipeline_choice: the metrics rules' code hash follows imports, and pipeline_choice
+#: imports the model code, whose edits must not rerun the metrics.
+DEFAULT_PIPELINE = mechanisms.DIFFUSERS
 
 
 @dataclass(frozen=True)

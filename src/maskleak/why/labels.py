@@ -1,26 +1,13 @@
-"""How the page, the legends and the captions write a mechanism value and a variant.
-Standard library only: the workflow imports this (through :mod:`maskleak.why.captions`)
-when it is parsed."""
+"""How the page, the legends and the captions write a variant and what it changes (a
+value as :func:`maskleak.mechanisms.value_label` writes it, as file names do)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-BASELINE = "baseline"  # maskleak.mechanisms.BASELINE (a test checks they agree)
+from maskleak.mechanisms import BASELINE, value_label
 
-
-def value_label(value: Any) -> str:
-    """A mechanism value as written: ``on``/``off`` for a switch, ``4`` for 4.0,
-    ``default`` for an unset value (None, NaN)."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "default"
-    # numpy's bool (a table's value) is no bool subclass: known by its type's name.
-    if type(value).__name__ in ("bool", "bool_"):
-        return "on" if bool(value) else "off"
-    if isinstance(value, float) or type(value).__name__.startswith("float"):
-        return f"{float(value):g}"
-    return str(value)
+__all__ = ["BASELINE", "changes_text", "value_label", "variant_label"]
 
 
 def changes_text(changed: dict[str, Any]) -> str:
