@@ -1,4 +1,4 @@
-"""Mask shape numbers (maskleak.metrics.mask_geometry) on hand-drawn masks."""
+"""Mask shape numbers (maskleak.metrics.mask_shape) on hand-drawn masks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from maskleak import latent_mask
 from maskleak.masks import circle_mask, inpaint_region
-from maskleak.metrics.mask_geometry import mask_geometry, n_components, perimeter_px
+from maskleak.metrics.mask_shape import mask_shape, n_components, perimeter_px
 
 
 def drawn(height: int, width: int, *pixels: tuple[int, int]) -> np.ndarray:
@@ -66,11 +66,11 @@ def test_latent_footprint_counts_outside_pixels_in_repainted_cells() -> None:
     }
     for (rule, where), n in expected.items():
         mask = corner if where == "corner" else centre
-        geometry = mask_geometry(mask, rule)
-        assert geometry.n_outside_footprint == n, (rule, where)
+        shape = mask_shape(mask, rule)
+        assert shape.n_outside_footprint == n, (rule, where)
         # The corner pixel's top and left edges are the image's border: not counted.
         perimeter = 2 if where == "corner" else 4
-        assert (geometry.area_px, geometry.perimeter_px, geometry.n_components) == (
+        assert (shape.area_px, shape.perimeter_px, shape.n_components) == (
             1,
             perimeter,
             1,
@@ -78,4 +78,4 @@ def test_latent_footprint_counts_outside_pixels_in_repainted_cells() -> None:
     # A whole cell inpainted: no outside pixel in it, for every rule.
     cell = np.zeros((16, 16), dtype=bool)
     cell[8:16, 0:8] = True
-    assert {mask_geometry(cell, rule).n_outside_footprint for rule in latent_mask.RULES} == {0}
+    assert {mask_shape(cell, rule).n_outside_footprint for rule in latent_mask.RULES} == {0}

@@ -10,7 +10,9 @@ error follows area or edge.
   pairs with one pixel inside the mask and one outside (each unit pixel edge between them
   counts 1; the image's own border is not a boundary). It is the number of
   :func:`maskleak.metrics.seam.edge_pairs`, the pairs the seam is measured over, so the
-  two agree by construction. A digital disc's crack length exceeds its Euclidean
+  two agree by construction. (Not yet a metrics column: when it becomes one, take it
+  from the edge pairs :class:`maskleak.metrics.decompose.MaskGeometry` already caches
+  per mask rather than finding them again.) A digital disc's crack length exceeds its Euclidean
   perimeter (about 4/pi times it: staircase edges count their steps).
 * ``n_components``: connected inside regions, 8-connected (diagonal neighbours join, as a
   brush stroke's pixels do).
@@ -33,7 +35,7 @@ _EIGHT = np.ones((3, 3), dtype=bool)
 
 
 @dataclass(frozen=True)
-class MaskGeometry:
+class MaskShape:
     """The shape numbers of one mask (see the module docstring)."""
 
     area_px: int
@@ -52,11 +54,11 @@ def n_components(inpaint: np.ndarray) -> int:
     return int(ndimage.label(inpaint, structure=_EIGHT)[1])
 
 
-def mask_geometry(inpaint: np.ndarray, rule: str, factor: int = latent_mask.FACTOR) -> MaskGeometry:
-    """The :class:`MaskGeometry` of bool (H, W) ``inpaint`` (True = inpaint) under latent
+def mask_shape(inpaint: np.ndarray, rule: str, factor: int = latent_mask.FACTOR) -> MaskShape:
+    """The :class:`MaskShape` of bool (H, W) ``inpaint`` (True = inpaint) under latent
     mask ``rule`` (H and W multiples of ``factor``)."""
     footprint = latent_mask.footprint(inpaint, rule, factor)
-    return MaskGeometry(
+    return MaskShape(
         area_px=int(np.count_nonzero(inpaint)),
         perimeter_px=perimeter_px(inpaint),
         n_components=n_components(inpaint),
