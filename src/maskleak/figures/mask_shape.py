@@ -45,9 +45,11 @@ def _line(ax: Any, fit: pd.Series, colour: str, style: str, width: float) -> dic
 
 
 def _r2_title(fit: pd.Series) -> str:
-    """``R² all 0.93 (0.90–0.96)``, or why there is none."""
+    """``R² all families 0.93 (0.90–0.96)``, or, briefly, why there is none."""
+    if not math.isfinite(fit["slope"]):
+        return "no line: one x value"  # the table's reason says which
     if not math.isfinite(fit["r2"]):
-        return f"no R² ({fit['reason'] or 'undefined'})"
+        return "no R²: mse_outside constant"
     interval = (
         f" ({fit['r2_low']:.2f}–{fit['r2_high']:.2f})"
         if math.isfinite(fit["r2_low"]) and math.isfinite(fit["r2_high"])
