@@ -1,7 +1,8 @@
 """Leak against mask shape (maskleak.shape.fit, maskleak.figures.mask_shape): fits on
-synthetic metrics tables whose true law is known (the error follows the latent footprint,
-area, or edge length exactly), their intervals checked against the project's bootstrap,
-the one-x family, the verdict rules, the table's schema, the writer and the figure."""
+synthetic metrics tables whose true law is known (the excess over the VAE floor follows
+the latent footprint, area, or edge length exactly, on top of a large per-image floor),
+their intervals checked against the project's bootstrap, the one-x family, the verdict
+rules, the table's schema, the writer and the figure."""
 
 from __future__ import annotations
 
@@ -53,6 +54,10 @@ MASKS: dict[str, tuple[str, float, float, int]] = {
     "file-user": ("file", 0.25, 0.20, 500),
 }
 
+#: Image -> its VAE floor mse_outside_vae, (8-bit level)²: 4x apart, as on the test run,
+#: and far larger than the excess, so a fit of mse_outside is swamped by it.
+FLOORS: dict[str, float] = {"a": 600.0, "b": 1200.0, "c": 1800.0, "d": 2400.0, "e": 900.0}
+
 Law = Callable[[float, float, float], float]  # (area_frac, edge_per_kept_px, footprint_share)
 
 
@@ -65,9 +70,10 @@ def metrics_table(
     nine_channel: bool = False,
 ) -> pd.DataFrame:
     """Mask-shape sweep rows: image i scales every non-file mask's footprint share and
-    perimeter by (1 + 0.1 i), so the points differ between images; mse_outside =
-    law(x...) (+ ``noise`` · a fixed pseudo-random number per row, scaled by strength).
-    ``nine_channel``: every kept pixel's cell repainted (footprint_share 1)."""
+    perimeter by (1 + 0.1 i), so the points differ between images; excess_over_floor =
+    law(x...) · (1 + strength) (+ ``noise`` · a fixed pseudo-random number per row),
+    mse_outside_vae = the image's floor (:data:`FLOORS`) and mse_outside = floor +
+    excess. ``nine_channel``: every kept pixel's cell repainted (footprint_share 1)."""
     rng = np.random.default_rng(7)
     rows = []
     for i, image in enumerate(images):
@@ -79,6 +85,7 @@ def metrics_table(
                     share_i = 1.0 if nine_channel else share * scale
                     perimeter_i = round(perimeter * scale)
                     y = law(area, perimeter_i / n_outside, share_i) * (1 + strength)
+                    excess = y + noise * rng.standard_normal()
                     rows.append(
                         {
                             "experiment": "mask_shape_sweep",
@@ -95,8 +102,9 @@ def metrics_table(
                             "perimeter_px": perimeter_i,
                             "n_outside": n_outside,
                             "n_outside_footprint": share_i * n_outside,
-                            "mse_outside": y + noise * rng.standard_normal(),
-                            "mse_outside_vae": 3.0,
+                            "mse_outside": FLOORS[image] + excess,
+                            "mse_outside_vae": FLOORS[image],
+                            "excess_over_floor": excess,
                         }
                     )
     return pd.DataFrame(rows)
@@ -120,7 +128,9 @@ def _row(table: pd.DataFrame, predictor: str, family: str, strength: float = 0.5
     return hit.iloc[0]
 
 
-def _seed_means(rows: pd.DataFrame, predictor: str) -> tuple[np.ndarray, np.ndarray]:
+def _seed_means(
+    rows: pd.DataFrame, predictor: str, response: str = "excess_over_floor"
+) -> tuple[np.ndarray, np.ndarray]:
     """Independent of the module: (x, y) per (image, mask_id), the seeds averaged."""
     kept = rows["n_outside"].astype(float)
     x_all = {
@@ -129,7 +139,7 @@ def _seed_means(rows: pd.DataFrame, predictor: str) -> tuple[np.ndarray, np.ndar
         FOOTPRINT: rows["n_outside_footprint"] / kept,
     }[predictor]
     frame = pd.DataFrame(
-        {"image": rows["image"], "mask": rows["mask_id"], "x": x_all, "y": rows["mse_outside"]}
+        {"image": rows["image"], "mask": rows["mask_id"], "x": x_all, "y": rows[response]}
     )
     means = frame.groupby(["image", "mask"]).mean()
     return means["x"].to_numpy(), means["y"].to_numpy()
@@ -154,10 +164,34 @@ def test_error_following_the_footprint_exactly_gives_slope_100_r2_1_and_edge() -
     assert gain["r2_minus_area_low"] > 0
     assert set(table["verdict"]) == {VERDICT_EDGE}
     finding = table["finding"].iloc[0]
-    assert finding.startswith("outside error follows the latent footprint, not area: R² 1.00")
+    expected = "excess over the VAE floor follows the latent footprint, not area: R² 1.00"
+    assert finding.startswith(expected)
     area_r2 = f"{area['r2']:.2f} ({area['r2_low']:.2f}–{area['r2_high']:.2f})"
     assert f"against {area_r2} for area" in finding
     assert "over 4 images" in finding
+
+
+def test_the_response_is_the_excess_not_mse_outside_which_the_floor_swamps() -> None:
+    metrics = metrics_table(_footprint_law)
+    table = fit_table(metrics, n_resamples=N)
+    # The same points fitted on mse_outside: the per-image floor (600 to 2400) dwarfs
+    # the excess (at most 1.5 (5 + 100 · 0.78) ≈ 125), so footprint explains little.
+    x, y_mse = _seed_means(metrics, FOOTPRINT, "mse_outside")
+    r2_mse = np.corrcoef(x, y_mse)[0, 1] ** 2
+    assert r2_mse < 0.1
+    assert _row(table, FOOTPRINT, ALL)["r2"] == pytest.approx(1.0, abs=1e-12)
+    # A row without a round trip (NaN excess) is left out, not fitted as mse_outside.
+    no_trip = metrics.assign(
+        excess_over_floor=metrics["excess_over_floor"].where(metrics["image"] != "d")
+    )
+    fewer = fit_table(no_trip, n_resamples=N)
+    pooled = _row(fewer, FOOTPRINT, ALL)
+    assert (pooled["n_images"], pooled["n_points"], pooled["n_rows"]) == (3, 30, 60)
+    assert pooled["slope"] == pytest.approx(150.0, rel=1e-9)
+    with pytest.raises(InputError, match="no mask_shape_sweep rows with excess_over_floor"):
+        fit_table(metrics.assign(excess_over_floor=np.nan), n_resamples=5)
+    with pytest.raises(InputError, match="lacks column.*excess_over_floor"):
+        fit_table(metrics.drop(columns="excess_over_floor"), n_resamples=5)
 
 
 def test_error_following_area_exactly_gives_area() -> None:
@@ -171,7 +205,8 @@ def test_error_following_area_exactly_gives_area() -> None:
         row = _row(table, predictor, ALL, 0.0)
         assert row["r2_minus_area_high"] < 0
     assert set(table["verdict"]) == {VERDICT_AREA}
-    assert table["finding"].iloc[0].startswith("outside error follows area, not edge: R² 1.00")
+    expected = "excess over the VAE floor follows area, not edge: R² 1.00"
+    assert table["finding"].iloc[0].startswith(expected)
 
 
 def test_a_nine_channel_unet_has_no_footprint_line_and_decides_on_edge_length() -> None:
@@ -185,7 +220,7 @@ def test_a_nine_channel_unet_has_no_footprint_line_and_decides_on_edge_length() 
     assert edge["slope"] == pytest.approx(80.0 * 1.5, rel=1e-9)
     assert edge["r2_minus_area_low"] > 0
     assert set(table["verdict"]) == {VERDICT_EDGE}
-    expected = "outside error follows edge length per kept pixel, not area"
+    expected = "excess over the VAE floor follows edge length per kept pixel, not area"
     assert table["finding"].iloc[0].startswith(expected)
 
 
@@ -321,7 +356,8 @@ def test_figure_draws_points_fits_floor_and_verdict(tmp_path: Path) -> None:
         "file": 4,
     }
     assert record["strengths"]["0.9"]["lines"][FOOTPRINT][ALL]["slope"] == pytest.approx(190.0)
-    assert record["strengths"]["0.1"]["floor"] == 3.0
+    # The mean floor over the points: 10 masks on each of images a-d.
+    assert record["strengths"]["0.1"]["floor_mse_outside_vae"] == pytest.approx(1500.0)
     assert len(fig.axes) == 2 * len(PREDICTORS)
     # Row 2, footprint panel: the circle family's line is intercept + slope · [x_min, x_max].
     circle = _row(fits, FOOTPRINT, "circle", 0.9)
@@ -332,7 +368,18 @@ def test_figure_draws_points_fits_floor_and_verdict(tmp_path: Path) -> None:
         drawn[0].get_ydata(),
         [9.5 + 190.0 * circle["x_min"], 9.5 + 190.0 * circle["x_max"]],
     )
-    assert "strength 0.9: edge (outside error follows the latent footprint" in fig.get_suptitle()
+    title = fig.get_suptitle()
+    assert "strength 0.9: edge (excess over the VAE floor follows the latent footprint" in title
+    assert "excess of outside-mask MSE over the VAE floor against mask shape" in title
+    # y is the excess: the floor is the grey dashed line at 0, in every panel.
+    for panel in fig.axes:
+        floors = [line for line in panel.get_lines() if line.get_linestyle() == "--"]
+        assert len(floors) == 1
+        np.testing.assert_array_equal(floors[0].get_ydata(), [0.0, 0.0])
+    assert fig.axes[0].get_ylabel().startswith("excess over the VAE floor")
+    assert "(0–255)²" in fig.axes[0].get_ylabel()
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[-1] == "VAE floor (excess 0)"
     with pytest.raises(InputError, match="no mask_shape_sweep rows for model 'other'"):
         mask_shape(metrics, fits, "other", tmp_path / "none.png")
     with pytest.raises(InputError, match="mask_shape table has no rows for model 'm1'"):

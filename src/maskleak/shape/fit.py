@@ -1,12 +1,21 @@
-"""Does the outside error follow the mask's area or its edge? Least-squares lines of
-``mse_outside`` on three shape predictors, per mask family and pooled, with hierarchical
-bootstrap intervals, and a verdict per model, pipeline and strength (issue 11).
+"""Does the inpainting's leak follow the mask's area or its edge? Least-squares lines of
+``excess_over_floor`` on three shape predictors, per mask family and pooled, with
+hierarchical bootstrap intervals, and a verdict per model, pipeline and strength (issue 11).
 
-Why these predictors: ``mse_outside`` is a MEAN over the kept pixels. If the leak lives
-in the kept pixels whose latent cell the pipeline repaints, then
-``mse_outside ≈ floor + c · n_outside_footprint / n_outside``: the error follows the
-share of kept pixels in the latent footprint, which grows with the mask's edge, not its
-area (a disc has the least edge for its area, so circles understate it). Per row, all
+Why this response: ``mse_outside`` is dominated by the image's own VAE round-trip error
+(the floor, ``mse_outside_vae``), which differs severalfold between images (4x on the
+test run) and is there whatever the mask; pooled over images it swamps the shape's
+effect (R² ~0 for every predictor). ``excess_over_floor`` = ``mse_outside`` −
+``mse_outside_vae`` (a metrics column, in (8-bit level)²) is what the inpainting adds to
+the kept pixels' error beyond the image's own encode/decode, so the fit regresses that.
+Rows without a round trip (NaN excess) are left out.
+
+Why these predictors: ``excess_over_floor`` is a MEAN over the kept pixels. If the leak
+lives in the kept pixels whose latent cell the pipeline repaints, then
+``excess_over_floor ≈ intercept + c · n_outside_footprint / n_outside`` (intercept ~0):
+the excess follows the share of kept pixels in the latent footprint, which grows with the
+mask's edge, not its area (a disc has the least edge for its area, so circles understate
+it). Per row, all
 dimensionless:
 
 * ``area_frac``: the inpainted share of the image (metrics column);
@@ -31,7 +40,7 @@ resamples, so the R² differences are paired.
 
 Verdict (per model, pipeline and strength): ``r2_minus_area`` = R²(edge predictor) −
 R²(area_frac) on the pooled points, for footprint_share and edge_per_kept_px. ``edge``
-when either difference's interval lies above 0 (an edge predictor explains the error
+when either difference's interval lies above 0 (an edge predictor explains the excess
 better than area); ``area`` when every defined difference's interval lies below 0;
 otherwise (an interval containing 0, nothing defined, nothing to resample)
 ``undecided``.
@@ -57,8 +66,9 @@ from maskleak.provenance import read_table, require_columns, write_parquet
 #: The experiment whose rows are fitted.
 EXPERIMENT = "mask_shape_sweep"
 
-#: The response: per-element outside-mask MSE, (8-bit level)².
-RESPONSE = "mse_outside"
+#: The response: per-element outside-mask MSE minus the image's VAE floor over the same
+#: pixels (mse_outside − mse_outside_vae), (8-bit level)²; NaN without a round trip.
+RESPONSE = "excess_over_floor"
 AREA, EDGE, FOOTPRINT = "area_frac", "edge_per_kept_px", "footprint_share"
 #: The predictors, in table order (area, the reference, first).
 PREDICTORS: tuple[str, ...] = (AREA, EDGE, FOOTPRINT)
@@ -147,7 +157,8 @@ def with_predictors(rows: pd.DataFrame) -> pd.DataFrame:
 
 def shape_rows(metrics: pd.DataFrame) -> pd.DataFrame:
     """The rows a fit uses: the mask-shape sweep's (pipeline as it ships, pass 1), with
-    the predictors added and rows lacking the response or a predictor left out."""
+    the predictors added and rows lacking the response (no VAE round trip) or a
+    predictor left out."""
     require_columns(metrics, REQUIRED, "metrics")
     rows = with_predictors(metrics.loc[experiment_rows(metrics, EXPERIMENT)])
     finite = np.isfinite(rows[[RESPONSE, *PREDICTORS]].to_numpy(dtype=np.float64)).all(axis=1)
@@ -165,7 +176,8 @@ def families(kinds: Sequence[str] | pd.Series) -> list[str]:
 def points(rows: pd.DataFrame) -> pd.DataFrame:
     """One point per (image, mask_id) of ``rows`` (one model, pipeline and strength; from
     :func:`shape_rows`): the seed means of the response, the predictors and, where the
-    rows have it, ``mse_outside_vae``; with ``mask_kind`` and ``n_seeds``."""
+    rows have it, ``mse_outside_vae`` (the floor the response is measured from, drawn
+    nowhere but recorded by the figure); with ``mask_kind`` and ``n_seeds``."""
     values = [RESPONSE, *PREDICTORS]
     if "mse_outside_vae" in rows.columns:
         values.append("mse_outside_vae")
@@ -290,14 +302,15 @@ def verdict(
     if above:
         best = max(above, key=lambda p: (r2[p][0], -EDGE_PREDICTORS.index(p)))
         return VERDICT_EDGE, (
-            f"outside error follows {PREDICTOR_NAMES[best]}, not area: R² {r2_of(best)}"
+            f"excess over the VAE floor follows {PREDICTOR_NAMES[best]}, not area: R² {r2_of(best)}"
             f" against {r2_of(AREA)} for area; {gain_of(best)}, {scope}"
         )
     if defined and len(below) == len(defined):
         best = max(defined, key=lambda p: (r2[p][0], -EDGE_PREDICTORS.index(p)))
         return VERDICT_AREA, (
-            f"outside error follows area, not edge: R² {r2_of(AREA)} against {r2_of(best)}"
-            f" for {PREDICTOR_NAMES[best]}, the better edge predictor; {gain_of(best)}, {scope}"
+            f"excess over the VAE floor follows area, not edge: R² {r2_of(AREA)}"
+            f" against {r2_of(best)} for {PREDICTOR_NAMES[best]}, the better edge predictor;"
+            f" {gain_of(best)}, {scope}"
         )
     listed = ", ".join(f"{r2_of(p)} for {PREDICTOR_NAMES[p]}" for p in PREDICTORS)
     why = (
@@ -316,7 +329,7 @@ def _no_line_reason(x: np.ndarray, y: np.ndarray) -> str:
             return "no points"
         return f"fewer than 2 distinct x values (every point at x = {float(x[0]):.6g})"
     if not math.isfinite(r2[0]):
-        return "mse_outside is the same at every point: R² undefined"
+        return f"{RESPONSE} is the same at every point: R² undefined"
     return ""
 
 
@@ -399,7 +412,8 @@ def fit_table(metrics: pd.DataFrame, n_resamples: int = N_RESAMPLES, seed: int =
     rows = shape_rows(metrics)
     if rows.empty:
         raise InputError(
-            f"metrics table has no {EXPERIMENT} rows with {RESPONSE} and n_outside > 0"
+            f"metrics table has no {EXPERIMENT} rows with {RESPONSE} (needs a VAE round"
+            " trip) and n_outside > 0"
         )
     out: list[dict[str, Any]] = []
     for (_, _, _), at in rows.groupby(["model", "pipeline", "strength"], sort=True):
