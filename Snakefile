@@ -1,6 +1,7 @@
 # maskleak: how much does diffusion inpainting change the pixels it was told to keep?
 # Rules: download -> downsample -> mask -> inpaint -> metrics -> trends -> figures -> report;
 # the mechanism sweep adds "why it leaks" (mechanisms.smk): attribution, switches, figures.
+# the mask-shape sweep adds "leak against mask shape" (mask_shape.smk): fits, figure.
 
 
 from snakemake.utils import min_version
@@ -25,6 +26,7 @@ include: "workflow/rules/inpaint.smk"
 include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/mechanisms.smk"
+include: "workflow/rules/mask_shape.smk"
 
 
 rule all:

@@ -104,6 +104,8 @@ def metrics_table(
                                     **mech,
                                     "image": image,
                                     "radius_pct": radius,
+                                    "mask_id": f"r{radius:g}",
+                                    "mask_kind": "circle",
                                     "area_frac": area,
                                     "strength": strength,
                                     "seed": seed,
@@ -132,7 +134,8 @@ DISTANCE_BINS = [(0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 128), (128, m
 def profile_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Per metrics row: 7 distance bins (0-6) whose mse falls with distance (the last has
     no pixels: NaN) and 10 texture deciles (bins 0-9) whose mse grows with the decile."""
-    keys = ["experiment", "model", "pipeline", "variant", "image", "radius_pct", "strength"]
+    keys = ["experiment", "model", "pipeline", "variant", "image", "radius_pct", "mask_id"]
+    keys += ["strength"]
     keys += ["seed", "pass"]
     rows = []
     for _, row in metrics.iterrows():

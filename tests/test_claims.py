@@ -46,6 +46,8 @@ def row(experiment: str, image: int, strength: float, seed: int, **values: float
         "seed": seed,
         "strength": strength,
         "radius_pct": 80.0,
+        "mask_id": "r80",
+        "mask_kind": "circle",
         "area_frac": 0.4,
         "area_frac_thesis": 0.41,
         "band_px": 8,
@@ -113,6 +115,7 @@ def mask_size_sweep(
                         s,
                         0,
                         radius_pct=r,
+                        mask_id=f"r{r:g}",
                         area_frac=area,
                         area_frac_thesis=area_thesis,
                         mse_outside=mse(i, s, area),
@@ -602,7 +605,7 @@ def test_claim7_spread_ratio() -> None:
 def test_mask_size_claims_need_two_radii() -> None:
     table = claims_table(mask_size_sweep(lambda i, s, a: 10.0, radii=(50.0,)), N)
     assert pick(table, 6)["verdict"] == NOT_TESTABLE
-    assert "1 radius" in pick(table, 6)["evidence"]
+    assert "1 mask" in pick(table, 6)["evidence"]
     assert pick(table, 7)["verdict"] == NOT_TESTABLE
     # and the strength-sweep claims say the run has none
     assert "no strength sweep" in pick(table, 2)["evidence"]

@@ -19,7 +19,9 @@ def default_config():
 
 
 def small_config():
-    return yaml.safe_load((REPO / ".test/config.yaml").read_text())
+    from test_workflow import small_config as small
+
+    return small()
 
 
 def dry_run(workdir: Path, config: dict) -> subprocess.CompletedProcess[str]:
@@ -85,7 +87,7 @@ def test_linspace_and_list_notations_give_identical_tasks():
     by_list["experiments"]["mask_size_sweep"]["radius_pct"] = [20, 40, 60, 80]
     a, b = Plan(by_range), Plan(by_list)
     assert a.tasks("tiny9", "astronaut") == b.tasks("tiny9", "astronaut")
-    assert a.radius_pct == b.radius_pct
+    assert list(a.masks) == list(b.masks)
     strengths = {t["strength"] for t in a.tasks("tiny9", "astronaut")}
     assert 0.6 in strengths and 0.6000000000000001 not in strengths
 
@@ -100,21 +102,30 @@ def test_expand_values_errors_name_the_key():
 def test_plan_tasks_and_counts():
     plan = Plan(default_config())
     # 6 strengths x 1 radius x 3 seeds + 3 strengths x 4 radii x 2 seeds = 42 per model and
-    # image; tiny9 is not in the mechanism sweep.
+    # image, and the mask-shape sweep's (4 discs + 2 boxes + 6 strokes) x 1 strength x 2
+    # seeds = 24; tiny9 is not in the mechanism sweep.
     tasks = plan.tasks("tiny9", "astronaut")
-    assert len(tasks) == 42
+    assert len(tasks) == 42 + 24
     # The mechanism sweep adds 3 strengths x 2 seeds x 7 variants = 42 tasks for tiny4, and
     # 3 x 2 x 9 PNGs (passes_3 lists 3) = 54 inpaintings.
     tiny4 = plan.tasks("tiny4", "astronaut")
     mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
     assert len(mechanism) == 42
     assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 54
-    assert plan.n_inpaintings() == 42 * 6 * 3 + 54 * 6 * 2
+    assert plan.n_inpaintings() == (42 + 24) * 6 * 3 + 54 * 6 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
     assert first["mask_path"] == "results/default/masks/astronaut/r80.png"
-    assert set(plan.radius_pct) == {"80", "20", "40", "60"}
+    assert list(plan.masks) == [
+        "r80",
+        "r20",
+        "r40",
+        "r60",
+        "rect-40x40",
+        "rect-70x50",
+        *(f"strokes-{p}-s{k}" for p in ("thin", "thick") for k in (0, 1, 2)),
+    ]
 
 
 def test_thesis_config_has_5000_inpaintings():
@@ -146,6 +157,7 @@ def test_max_side_below_multiple_names_key():
 
 def test_procedural_image_too_small_after_downsampling_names_image_key():
     config = small_config()  # max_side 64, multiple 32
+    config["experiments"].pop("mask_shape_sweep")  # its mask folder has no mask for strip
     config["images"]["strip"] = {"kind": "procedural", "seed": 0, "width": 640, "height": 40}
     with pytest.raises(InputError) as info:
         Plan(config)
@@ -156,6 +168,8 @@ def test_procedural_image_too_small_after_downsampling_names_image_key():
 
 def test_upper_and_lower_case_checksums_are_one_source():
     upper, lower = small_config(), small_config()
+    for config in (upper, lower):  # its mask folder has no mask for photo
+        config["experiments"].pop("mask_shape_sweep")
     upper["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "AB" * 32}
     lower["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "ab" * 32}
     plan = Plan(upper)
@@ -238,6 +252,7 @@ def test_bad_config_is_one_line_naming_the_key(tmp_path, edit, message):
 
 def test_upper_case_sha256_passes_a_real_dry_run(tmp_path):
     config = small_config()
+    config["experiments"].pop("mask_shape_sweep")  # its mask folder has no mask for photo
     config["images"]["photo"] = {"kind": "url", "url": "https://x.org/a.png", "sha256": "AB" * 32}
     run = dry_run(tmp_path, config)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -41,6 +41,7 @@ from maskleak.masks import circle_mask, inpaint_region
 from maskleak.metrics import metrics_table
 from maskleak.provenance import META_KEY, read_table
 from maskleak.trends import STUDY_PUBLISHED_FIT, fit_trends
+from test_workflow import small_config
 
 MODEL = "sd15-test"
 OTHER_MODEL = "sd-inpaint-test"
@@ -874,7 +875,7 @@ def test_unreadable_table_is_an_input_error(name: str, tmp_path: Path) -> None:
 # ------------------------------------------------------------------ report captions
 
 REPO = Path(__file__).resolve().parents[1]
-SMALL_CONFIG = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+SMALL_CONFIG = small_config()
 THESIS_CONFIG = yaml.safe_load((REPO / "config/thesis.yaml").read_text())
 
 
@@ -928,7 +929,7 @@ def test_captions_of_the_small_config() -> None:
     area = captions.mask_size_sweep(plan)
     assert (area["strengths"], area["radii"], area["fit"]) == (
         "strength 0.5",
-        "radii 30, 60 %",
+        "radii 30, 60 %, and 1 other mask (rect-50x50)",
         True,
     )
     gallery = captions.radius_gallery(plan)

@@ -430,4 +430,4 @@ def test_figure_caption_values_describe_each_variant_in_its_pipeline() -> None:
     ]
     assert diffusers["strengths"] == "strengths 0.5, 1" and diffusers["radii"] == "radius 80 %"
     assert diffusers["mask_size"] is True
-    assert diffusers["mask_size_sweep"]["radii"] == "radii 30, 60 %"
+    assert diffusers["mask_size_sweep"]["radii"] == "radii 30, 60 %, and 1 other mask (rect-50x50)"

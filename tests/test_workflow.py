@@ -15,13 +15,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from PIL import Image
 
 from maskleak.metrics import metrics_table
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: The small config the tests and CI run (what `.test/` is for in snakemake-workflows).
-SMALL = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+
+def small_config() -> dict:
+    """The small config the tests and CI run (what `.test/` is for in snakemake-workflows),
+    with its user mask folder's path made absolute: the tests run it in other folders."""
+    config = yaml.safe_load((REPO / ".test/config.yaml").read_text())
+    for experiment in config["experiments"].values():
+        for entry in experiment.get("masks", []):
+            if "path" in entry:
+                entry["path"] = str(REPO / entry["path"])
+    return config
+
+
+SMALL = small_config()
 #: Tests write their config to this file in the work folder, so its run is named "test-config".
 CONFIG_NAME = "test-config.yaml"
 
@@ -105,10 +117,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     results = results_dir(finished, SMALL)
     metrics = pd.read_parquet(results / "metrics.parquet")
-    # 3 models x 2 images x (3 strengths x 2 seeds + 2 radii x 1 strength x 1 seed) = 48,
+    # 3 models x 2 images x (3 strengths x 2 seeds + 3 masks (2 radii, a box) x 1 strength
+    # x 1 seed) = 54,
     # and the mechanism sweep: 2 models x 2 images x 2 strengths x 2 seeds x 9 PNGs (7
-    # variants, passes_3 with 3 passes) = 144.
-    assert len(metrics) == 48 + 144
+    # variants, passes_3 with 3 passes) = 144; the mask-shape sweep: 3 models x 2 images x
+    # 5 masks (r60, a box, 2 stroke masks, the user's) = 30.
+    assert len(metrics) == 54 + 144 + 30
     # Merged from one table per inpaint job, it is exactly what one pass over every
     # manifest gives.
     monkeypatch.chdir(finished)  # manifests list paths relative to the working folder
@@ -118,7 +132,33 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         region_maps={"land": str((results / "regions/land.png").relative_to(finished))},
     )
     pd.testing.assert_frame_equal(metrics, at_once, check_exact=True)
-    assert set(metrics["experiment"]) == {"strength_sweep", "mask_size_sweep", "mechanism_sweep"}
+    assert set(metrics["experiment"]) == {
+        "strength_sweep",
+        "mask_size_sweep",
+        "mechanism_sweep",
+        "mask_shape_sweep",
+    }
+    # The user's masks (.test/masks, matched to images by name) ran end to end: their rows
+    # measure exactly the pixels the files mark (grey >= 128), binarised into the mask PNG.
+    hand = metrics[metrics["mask_id"] == "file-hand"]
+    assert len(hand) == 6 and set(hand["mask_kind"]) == {"file"}
+    for image, rows in hand.groupby("image"):
+        user = np.asarray(Image.open(REPO / ".test/masks" / f"{image}.png").convert("L")) >= 128
+        drawn = np.asarray(Image.open(finished / rows["mask_path"].iloc[0])) == 255
+        assert np.array_equal(drawn, user)
+        assert (rows["area_frac"] == user.mean()).all()
+        assert (rows["n_outside"] == (~user).sum()).all()
+        assert rows["radius_pct"].isna().all() and rows["radius_px"].isna().all()
+        assert rows["mse_whitedisc_thesis"].isna().all()
+    # astronaut's L shape: one piece; like any staircase-free polygon without holes, its
+    # crack length is its bounding box's, 2 (36 + 43) = 158.
+    assert set(hand.loc[hand["image"] == "astronaut", "perimeter_px"]) == {158}
+    assert set(hand.loc[hand["image"] == "land", "n_components"]) == {2}
+    shape = metrics[metrics["experiment"] == "mask_shape_sweep"]
+    assert set(shape["mask_kind"]) == {"circle", "rectangle", "strokes", "file"}
+    fits = pd.read_parquet(results / "mask_shape.parquet")
+    assert set(fits["model"]) == {"tiny4", "tiny4_study", "tiny9"}
+    assert set(fits["family"]) == {"circle", "rectangle", "strokes", "file", "all"}
     mechanism = metrics[metrics["experiment"] == "mechanism_sweep"]
     # Hard paste-back: diffusers' apply_overlay puts the original's pixels back outside
     # the mask, exactly: outside error 0, every outside pixel unchanged.
@@ -197,6 +237,7 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         "tiny9/radius_gallery.png",
         "tiny4_study/strength_trend.png",
         "tiny4_study/worst_case/land.png",
+        *(f"{model}/mask_shape.png" for model in ("tiny4", "tiny4_study", "tiny9")),
         *(
             f"{model}/why/{name}.png"
             for model in ("tiny4", "tiny4_study")
@@ -250,7 +291,7 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     assert all(after[p] == t for p, t in before.items())
     assert len(set(after) - set(before)) == 36
     metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
-    assert len(metrics) == 48 + 144 + 36
+    assert len(metrics) == 54 + 144 + 30 + 36
 
     # Adding a variant computes only its own inpaintings: inner latent mask on the two
     # 4-channel models x 2 images x 2 strengths x 2 seeds = 16 new PNGs.
@@ -301,3 +342,33 @@ def test_corrupt_image_fails_clearly_and_leaves_nothing(tmp_path: Path):
     assert run.returncode != 0
     assert "maskleak: error:" in run.stderr and "broken.png" in run.stderr
     assert not list((workdir / "resources/images").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_wrong_size_user_mask_fails_naming_both_files_and_leaves_nothing(tmp_path: Path):
+    workdir = copy_workflow(tmp_path)
+    user = workdir / "big_mask.png"
+    Image.new("L", (160, 96), 255).save(user)  # the image's size before downsampling
+    config = yaml.safe_load(yaml.safe_dump(SMALL))
+    config["images"] = {"land": SMALL["images"]["land"]}
+    config["models"] = {"tiny4": SMALL["models"]["tiny4"]}
+    config["experiments"] = {
+        "mask_shape_sweep": {
+            "radius_pct": [60],
+            "masks": [{"kind": "file", "path": str(user)}],
+            "strengths": [0.5],
+            "seeds": [0],
+        }
+    }
+    config["variants"], config["figures"] = {}, {}
+    run = snakemake(workdir, config)
+    assert run.returncode != 0
+    image = "results/test-config/images/land.png"
+    assert (
+        f"config key experiments.mask_shape_sweep.masks[0]: user mask {user} is 160x96 px; "
+        f"set resize to resize it (nearest), or give a mask of 64x32 px like its image "
+        f"(image {image})"
+    ) in run.stderr
+    results = results_dir(workdir, config)
+    assert not list(results.rglob("masks/**/*.png"))
+    assert not (results / "inpainted").exists()

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from maskleak import mechanisms, models
+from maskleak import mask_specs, mechanisms, models
 from maskleak.errors import InputError
 from maskleak.images import downsample_size
 from maskleak.pipeline_choice import DEFAULT_PIPELINE
@@ -34,12 +34,13 @@ RESULTS = "results/{run}"
 RAW_IMAGE = "resources/images/{source}.png"
 MODEL_DIR = "resources/models/{model_key}"
 IMAGE = RESULTS + "/images/{image}.png"
-MASK = RESULTS + "/masks/{image}/r{radius}.png"
+#: {mask}: the mask's id (maskleak.mask_specs): r80 for the study's 80 % disc.
+MASK = RESULTS + "/masks/{image}/{mask}.png"
 REGIONS = RESULTS + "/regions/{image}.png"
 MANIFEST = RESULTS + "/inpainted/{model}/{image}/manifest.json"
 #: {suffix}: "" for the pipeline as it ships, else what a variant changes and the pass
 #: (mechanisms.file_suffix), so variants that come to the same pipeline share a file.
-INPAINTED = RESULTS + "/inpainted/{model}/{image}/r{radius}_s{strength}_seed{seed}{suffix}.png"
+INPAINTED = RESULTS + "/inpainted/{model}/{image}/{mask}_s{strength}_seed{seed}{suffix}.png"
 METRICS_PART = RESULTS + "/metrics/{model}/{image}.parquet"
 METRICS = RESULTS + "/metrics.parquet"
 PROFILE_PART = RESULTS + "/profile/{model}/{image}.parquet"
@@ -50,7 +51,11 @@ CLAIMS_PAGE = RESULTS + "/claims.html"
 #: "Why it leaks": each mechanism's share of the outside error (mechanism sweep).
 WHY = RESULTS + "/why.parquet"
 WHY_PAGE = RESULTS + "/why.html"
+#: Leak against mask shape: fits of the outside error on area, edge and footprint.
+MASK_SHAPE = RESULTS + "/mask_shape.parquet"
 FIGURES = RESULTS + "/figures"
+#: The mask-shape sweep's figure of one model.
+MASK_SHAPE_FIGURE = FIGURES + "/{model}/mask_shape.png"
 LOGS = "logs/{run}"
 BENCHMARKS = "benchmarks/{run}"
 SHARED_LOGS = "logs/shared"
@@ -151,13 +156,11 @@ class Plan:
             raise InputError("config key models: at least one model is needed")
         self.variants = read_variants(config.get("variants") or {})
         self.experiments: dict[str, Experiment] = read_experiments(
-            config.get("experiments") or {}, self.models, self.variants
+            config.get("experiments") or {}, self.models, self.variants, self.images
         )
-        # Labels must not clash across experiments either: they share file names.
-        self.radius_pct = unique_labels(
-            [r for e in self.experiments.values() for r in e.radius_pct.values()],
-            "experiments.*.radius_pct",
-        )
+        # One id is one mask file per image, whichever experiments use it.
+        self.masks = mask_specs.merge_masks({n: e.masks for n, e in self.experiments.items()})
+        self._check_mask_blur()
         unique_labels(
             [s for e in self.experiments.values() for s in e.strengths.values()],
             "experiments.*.strengths",
@@ -168,6 +171,15 @@ class Plan:
         """The models experiment ``name`` runs (none if the config has no such experiment)."""
         experiment = self.experiments.get(name)
         return list(experiment.models) if experiment else []
+
+    def mask_shape_outputs(self) -> list[str]:
+        """The mask-shape sweep's fit table and one figure per model it runs; none without
+        the sweep."""
+        models = self.experiment_models("mask_shape_sweep")
+        if not models:
+            return []
+        figures = [self.path(MASK_SHAPE_FIGURE, model=m) for m in models]
+        return [self.path(MASK_SHAPE), *figures]
 
     def mechanisms_of(self, model: str, variant: str) -> mechanisms.Mechanisms:
         """What ``variant`` makes of ``model``'s pipeline."""
@@ -205,6 +217,19 @@ class Plan:
         if channels is not None:
             key = "pipeline" if spec.get("pipeline") else "(inpaint.pipeline)"
             check_unet_channels(channels, model, f"config key models.{model}.{key}: ")
+
+    def _check_mask_blur(self) -> None:
+        """A mask blur is the pipeline's own (today's ``mask_processor.blur``): the study's
+        0.11.1 pipeline has none, so refuse it there rather than invent one."""
+        for experiment in self.experiments.values():
+            for spec in experiment.masks.values():
+                for model in experiment.models:
+                    if spec.blur_px and self.model_pipeline(model) == STUDY_PIPELINE:
+                        raise InputError(
+                            f"config key {spec.key}.blur_px: model {model} runs the study's "
+                            "pipeline, which has no mask blur (diffusers 0.11.1); run this "
+                            "mask on diffusers-pipeline models only (the experiment's models)"
+                        )
 
     def _check_figures(self) -> None:
         figures = self.figures
@@ -294,7 +319,15 @@ class Plan:
         }
 
     def mask_paths(self, image: str) -> list[str]:
-        return [self.path(MASK, image=image, radius=label) for label in self.radius_pct]
+        return [self.path(MASK, image=image, mask=mask_id) for mask_id in self.masks]
+
+    def mask_records(self, image: str) -> list[dict[str, Any]]:
+        """What draws each of ``image``'s masks (in :meth:`mask_paths`' order)."""
+        return [spec.record(image) for spec in self.masks.values()]
+
+    def mask_user_files(self, image: str) -> list[str]:
+        """The user's mask files that ``image``'s masks are read from."""
+        return sorted({f for spec in self.masks.values() for f in spec.user_files(image)})
 
     def tasks(self, model: str, image: str) -> list[dict[str, Any]]:
         """Every inpainting of one model on one image, across the experiments that run the
@@ -308,7 +341,8 @@ class Plan:
             for variant in experiment.variants:
                 mech = self.mechanisms_of(model, variant)
                 changed = mechanisms.differences(pipeline, mech)
-                for r_label, radius in experiment.radius_pct.items():
+                for mask_id, spec in experiment.masks.items():
+                    mask_path = self.path(MASK, image=image, mask=mask_id)
                     for s_label, strength in experiment.strengths.items():
                         for seed in experiment.seeds:
                             paths = [
@@ -316,7 +350,7 @@ class Plan:
                                     INPAINTED,
                                     model=model,
                                     image=image,
-                                    radius=r_label,
+                                    mask=mask_id,
                                     strength=s_label,
                                     seed=seed,
                                     suffix=mechanisms.file_suffix(changed, number),
@@ -328,10 +362,11 @@ class Plan:
                                     "experiment": experiment.name,
                                     "variant": variant,
                                     "mechanisms": mech.record(),
-                                    "radius_pct": radius,
+                                    "radius_pct": spec.radius_pct,
+                                    "mask": spec.record(image),
                                     "strength": strength,
                                     "seed": seed,
-                                    "mask_path": self.path(MASK, image=image, radius=r_label),
+                                    "mask_path": mask_path,
                                     "inpainted_path": paths[0],
                                     "pass_paths": paths[1:],
                                 }
@@ -367,7 +402,7 @@ class Plan:
                 variants = f" x {sum(e.passes.values())} variant passes"
             parts.append(
                 f"{e.name}: {len(self.images)} images x {len(e.models)} models x "
-                f"{len(e.radius_pct)} radii x {len(e.strengths)} strengths x "
+                f"{len(e.masks)} masks x {len(e.strengths)} strengths x "
                 f"{len(e.seeds)} seeds{variants} = "
                 f"{e.per_image * len(self.images) * len(e.models)}"
             )
@@ -380,7 +415,7 @@ class Plan:
             + "\n  models: "
             + ", ".join(f"{m} ({self.model_pipeline(m)} pipeline)" for m in self.models)
             + "".join(
-                f"\n  {e.name}: radius_pct ({len(e.radius_pct)}): {', '.join(e.radius_pct)}"
+                f"\n  {e.name}: masks ({len(e.masks)}): {', '.join(e.masks)}"
                 f"; strengths ({len(e.strengths)}): {', '.join(e.strengths)}"
                 f"; seeds: {', '.join(map(str, e.seeds))}"
                 + (

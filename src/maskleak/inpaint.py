@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from maskleak import gpus, mechanisms, models, pipeline_choice, progress
+from maskleak import gpus, mask_specs, mechanisms, models, pipeline_choice, progress
 from maskleak.errors import InputError
 from maskleak.images import read_pixels
 from maskleak.inpaint_compute import MODE_DENOISE, MODE_VAE_ROUNDTRIP, Item, compute
 from maskleak.inpaint_compute import pipeline_calls as pipeline_calls
-from maskleak.masks import check_mask
+from maskleak.mask_specs import check_mask_file
 from maskleak.mechanisms import Mechanisms
 from maskleak.pipeline_choice import Settings
 from maskleak.provenance import (
@@ -38,6 +38,7 @@ from maskleak.provenance import (
     sha256_bytes,
     write_json,
 )
+from maskleak.sweeps import number_label
 
 log = logging.getLogger("maskleak.inpaint")
 
@@ -64,7 +65,8 @@ class Task:
     ``pass_paths`` those of passes 2, 3, ... of a variant with several passes."""
 
     experiment: str
-    radius_pct: float
+    #: The disc's radius percentage; None for masks of other shapes.
+    radius_pct: float | None
     strength: float
     seed: int
     mask_path: str
@@ -73,6 +75,24 @@ class Task:
     #: None: the job's pipeline as it ships (mechanisms.pipeline_defaults).
     mechanisms: Mechanisms | None = None
     pass_paths: tuple[str, ...] = ()
+    #: What draws the mask (maskleak.mask_specs.MaskSpec.record); None: the study's disc
+    #: of ``radius_pct``.
+    mask: Mapping[str, Any] | None = None
+
+    @property
+    def mask_record(self) -> dict[str, Any]:
+        if self.mask is not None:
+            return dict(self.mask)
+        if self.radius_pct is None:
+            raise InputError(f"inpaint task {self.inpainted_path}: neither a mask nor a radius")
+        return {
+            "mask_id": f"r{number_label(self.radius_pct)}",
+            "mask_kind": mask_specs.CIRCLE,
+            "radius_pct": self.radius_pct,
+            "dilate_px": 0,
+            "blur_px": 0.0,
+            "key": "radius_pct",
+        }
 
 
 def inpaint_key(
@@ -142,9 +162,10 @@ def run_job(
     for task in tasks:
         if task.mask_path not in masks:
             mask = read_pixels(task.mask_path, "L", "mask")
-            # A mask replaced by hand would be inpainted under its radius's label.
-            check_mask(mask, task.radius_pct, task.mask_path, image_size=image.size)
-            masks[task.mask_path] = mask
+            record = task.mask_record
+            # A mask replaced by hand would be inpainted under this mask's name.
+            check_mask_file(mask, record, task.mask_path, image.size)
+            masks[task.mask_path] = _pipeline_mask(mask, float(record.get("blur_px") or 0))
     mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
 
     steps_of = pipeline_choice.steps_counter(settings, model_dir)
@@ -270,6 +291,7 @@ def _plan_items(
             record = {
                 "key": key,
                 "radius_pct": task.radius_pct,
+                "mask_id": task.mask_record["mask_id"],
                 "strength": task.strength,
                 "seed": task.seed,
                 "variant": task.variant,
@@ -280,7 +302,12 @@ def _plan_items(
                 "mode": mode,
             }
             entry = {
-                **{k: v for k, v in asdict(task).items() if k not in ("mechanisms", "pass_paths")},
+                **{
+                    k: v
+                    for k, v in asdict(task).items()
+                    if k not in ("mechanisms", "pass_paths", "mask")
+                },
+                "mask": task.mask_record,
                 "inpainted_path": path,
                 "pass": number,
                 "mechanisms": mech.record(),
@@ -309,6 +336,18 @@ def _plan_items(
                 )
             previous, previous_path = key, path
     return entries, todo
+
+
+def _pipeline_mask(mask: np.ndarray, blur_px: float) -> np.ndarray:
+    """The mask the pipeline gets: the drawn one, or with a mask blur, that mask through
+    diffusers' own ``VaeImageProcessor.blur`` (``mask_processor.blur``, a Gaussian of
+    ``blur_px``). Its pixels, and so the inpaintings' keys, differ from the drawn mask's."""
+    if not blur_px:
+        return mask
+    from diffusers.image_processor import VaeImageProcessor
+
+    blurred = VaeImageProcessor.blur(Image.fromarray(mask), blur_px)  # type: ignore[arg-type]
+    return np.asarray(blurred)
 
 
 def _check_task_mechanisms(task: Task, mech: Mechanisms, device: str) -> None:
@@ -349,7 +388,7 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
             tasks.append(
                 Task(
                     experiment=str(rec["experiment"]),
-                    radius_pct=float(rec["radius_pct"]),
+                    radius_pct=None if rec.get("radius_pct") is None else float(rec["radius_pct"]),
                     strength=float(rec["strength"]),
                     seed=int(rec["seed"]),
                     mask_path=str(rec["mask_path"]),
@@ -357,6 +396,7 @@ def tasks_from_records(records: Sequence[Mapping[str, Any]]) -> list[Task]:
                     variant=str(rec.get("variant", mechanisms.BASELINE)),
                     mechanisms=None if mech is None else Mechanisms(**mech),
                     pass_paths=tuple(str(p) for p in rec.get("pass_paths", ())),
+                    mask=rec.get("mask"),
                 )
             )
         except (KeyError, TypeError, ValueError) as err:

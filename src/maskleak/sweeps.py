@@ -14,7 +14,7 @@ import numpy as np
 from maskleak import mechanisms
 from maskleak.errors import InputError
 
-EXPERIMENTS = ("strength_sweep", "mask_size_sweep", "mechanism_sweep")
+EXPERIMENTS = ("strength_sweep", "mask_size_sweep", "mechanism_sweep", "mask_shape_sweep")
 #: The thesis' experiments: their figures show each pipeline as it ships.
 THESIS_EXPERIMENTS = ("strength_sweep", "mask_size_sweep")
 
@@ -86,7 +86,8 @@ def unique_labels(values: Sequence[float], key: str) -> dict[str, float]:
 @dataclass(frozen=True)
 class Experiment:
     name: str
-    radius_pct: dict[str, float]
+    #: Mask id -> spec (maskleak.mask_specs.MaskSpec), in config order.
+    masks: dict[str, Any]
     strengths: dict[str, float]
     seeds: list[int]
     #: The models it runs and its variants' passes (variant -> passes), in config order.
@@ -98,10 +99,20 @@ class Experiment:
         return list(self.passes)
 
     @property
+    def radius_pct(self) -> dict[str, float]:
+        """File label -> radius percentage of its discs drawn as the study drew them
+        (circle masks without dilation or blur)."""
+        return {
+            mask_id.removeprefix("r"): spec.radius_pct
+            for mask_id, spec in self.masks.items()
+            if spec.is_study_disc and mask_id.startswith("r")
+        }
+
+    @property
     def per_image(self) -> int:
-        """Inpaintings (PNGs) of one model on one image: radii x strengths x seeds x the
+        """Inpaintings (PNGs) of one model on one image: masks x strengths x seeds x the
         variants' passes."""
-        n = len(self.radius_pct) * len(self.strengths) * len(self.seeds)
+        n = len(self.masks) * len(self.strengths) * len(self.seeds)
         return n * sum(self.passes.values())
 
 
@@ -120,20 +131,23 @@ def read_variants(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def read_experiments(
-    spec: Mapping[str, Any], models: Sequence[str], variants: Mapping[str, Mapping[str, Any]]
+    spec: Mapping[str, Any],
+    models: Sequence[str],
+    variants: Mapping[str, Mapping[str, Any]],
+    images: Sequence[str] = (),
 ) -> dict[str, Experiment]:
     """Config ``experiments``, each checked beyond the schema and naming the config key:
     values in range and distinct, models and variants known, the thesis' sweeps with
-    ``baseline``, and every model in some experiment."""
+    ``baseline``, and every model in some experiment. ``images``: the run's image names,
+    which a mask folder's files are matched to."""
+    from maskleak.mask_specs import read_masks
+
     experiments: dict[str, Experiment] = {}
     for name, entry in spec.items():
         key = f"experiments.{name}"
         if name not in EXPERIMENTS:
             raise InputError(f"config key {key}: unknown experiment (use {EXPERIMENTS})")
-        radii = expand_values(entry["radius_pct"], f"{key}.radius_pct")
         strengths = expand_values(entry["strengths"], f"{key}.strengths")
-        if any(not 0 < r <= 100 for r in radii):
-            raise InputError(f"config key {key}.radius_pct: values must be in (0, 100]")
         if any(not 0 <= s <= 1 for s in strengths):
             raise InputError(f"config key {key}.strengths: values must be in [0, 1]")
         seeds = [int(s) for s in entry["seeds"]]
@@ -141,7 +155,7 @@ def read_experiments(
             raise InputError(f"config key {key}.seeds: seeds repeat: {seeds}")
         experiments[name] = Experiment(
             name,
-            unique_labels(radii, f"{key}.radius_pct"),
+            read_masks(entry, key, images),
             unique_labels(strengths, f"{key}.strengths"),
             seeds,
             _experiment_models(entry, key, models),

@@ -65,6 +65,7 @@ def get_final_outputs():
     outputs += [PLAN.path(plan_config.CLAIMS), PLAN.path(plan_config.CLAIMS_PAGE)]
     outputs += figure_outputs()
     outputs += mechanism_outputs()
+    outputs += PLAN.mask_shape_outputs()
     return outputs
 
 
@@ -84,7 +85,8 @@ def figure_outputs():
         ]
     for model in PLAN.experiment_models("mask_size_sweep"):
         outputs.append(f"{folder}/{model}/area_curves.png")
-        if figures.get("gallery"):
+        # The gallery is a figure of the study's discs: drawn only when the sweep has some.
+        if figures.get("gallery") and PLAN.experiments["mask_size_sweep"].radius_pct:
             outputs.append(f"{folder}/{model}/radius_gallery.png")
     return outputs
 
@@ -93,6 +95,10 @@ def mechanism_outputs():
     """The final outputs of "Why it leaks" for this config: the why table, its page and
     each mechanism figure; none when the config has no mechanism sweep."""
     return why_captions.outputs(PLAN)
+
+
+def mask_shape_models():
+    return one_of(PLAN.experiment_models("mask_shape_sweep"))
 
 
 def mechanism_models():
@@ -136,6 +142,16 @@ def source_keys():
 
 def get_masks(wildcards):
     return PLAN.mask_paths(wildcards.image)
+
+
+def get_mask_records(wildcards):
+    """What draws each of the image's masks (maskleak.mask_specs), in output order."""
+    return PLAN.mask_records(wildcards.image)
+
+
+def get_user_masks(wildcards):
+    """The user's mask files the image's masks are read from (file and folder masks)."""
+    return PLAN.mask_user_files(wildcards.image)
 
 
 def get_region_map(wildcards):

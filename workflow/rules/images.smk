@@ -35,14 +35,15 @@ rule downsample:
 
 rule mask:
     input:
-        PLAN.path(plan_config.IMAGE),
+        image=PLAN.path(plan_config.IMAGE),
+        user_masks=get_user_masks,
     output:
         mask_outputs(),
     log:
         f"{LOGS}/mask/{{image}}.log",
     params:
         code=library_code("mask.py"),
-        radius_pct=PLAN.radius_pct,
+        masks=get_mask_records,
     script:
         "../scripts/mask.py"
 

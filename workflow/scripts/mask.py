@@ -1,5 +1,5 @@
 from maskleak.logs import log_to
-from maskleak.masks import write_masks
+from maskleak.mask_specs import write_mask_files
 
 with log_to(snakemake.log[0]):
-    write_masks(snakemake.input[0], snakemake.params.radius_pct, list(snakemake.output))
+    write_mask_files(snakemake.input.image, snakemake.params.masks, list(snakemake.output))

@@ -56,12 +56,12 @@ def little_effect(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) 
     y, x = columns(metric)
     statistic = f"largest |relative change| of {y} across {x}, over strengths"
     used = finite_rows(rows, y, x)
-    n_radii = int(used["radius_pct"].nunique())
-    if n_radii < 2:
+    n_masks = int(used["mask_id"].nunique())
+    if n_masks < 2:
         return not_testable(
             statistic,
             "fraction of the mean level",
-            f"Not testable: the mask-size sweep has {n_radii} radius with a finite {y};"
+            f"Not testable: the mask-size sweep has {n_masks} mask with a finite {y};"
             " a slope needs 2.",
             *sample_sizes(used),
         )
@@ -91,7 +91,7 @@ def little_effect(rows: pd.DataFrame, metric: str, n_resamples: int, seed: int) 
         listed = [listed[0], "…", listed[-1]]
     listed[0] += " (nearest the VAE floor)"
     evidence = (
-        f"Across disc areas of {number(float(used[x].min()))}–{number(float(used[x].max()))}"
+        f"Across mask areas of {number(float(used[x].min()))}–{number(float(used[x].max()))}"
         f" of the image, the mean {y} changes by {', '.join(listed)}; the largest change is"
         f" {number(100 * est.value[0])} % against the {plain(100 * PRACTICAL_REL)} % counted"
         " as little"
@@ -116,21 +116,25 @@ def small_masks_less(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
     statistic = f"spread of {y} over strengths, smallest / largest disc"
     used = finite_rows(rows, y)
     strengths = np.unique(used["strength"].to_numpy(float))
-    radii = np.unique(used["radius_pct"].to_numpy(float))
-    if strengths.size < 2 or radii.size < 2:
+    # Masks by size: the study's discs by radius; any mask family by its mean area.
+    by_area = used.groupby("mask_id", sort=True)["area_frac"].mean().sort_values(kind="stable")
+    if strengths.size < 2 or by_area.size < 2:
         return not_testable(
             statistic,
             "ratio",
             f"Not testable: the mask-size sweep has {counted(strengths.size, 'strength')}"
-            f" and {counted(radii.size, 'radius', 'radii')} with a finite {y}; the spread"
+            f" and {counted(by_area.size, 'mask')} with a finite {y}; the spread"
             " ratio needs 2 of each.",
             *sample_sizes(used),
         )
     s_low, s_high = float(strengths[0]), float(strengths[-1])
-    r_small, r_large = float(radii[0]), float(radii[-1])
+    used = used.assign(
+        mask_rank=used["mask_id"].map({m: float(i) for i, m in enumerate(by_area.index)})
+    )
+    r_small, r_large = 0.0, float(by_area.size - 1)
 
     def ratio_and_spreads(frame: pd.DataFrame) -> list[float]:
-        (images, radius, strength_of), mean = cell_means(frame, ["radius_pct", "strength"], y)
+        (images, radius, strength_of), mean = cell_means(frame, ["mask_rank", "strength"], y)
         n_images = int(images.max()) + 1
 
         def at(r: float, s: float) -> np.ndarray:
@@ -141,11 +145,20 @@ def small_masks_less(rows: pd.DataFrame, metric: str, n_resamples: int, seed: in
         large = float(np.nanmean(at(r_large, s_high) - at(r_large, s_low)))
         return [small / large if large else np.nan, small, large]
 
-    est = estimate(used, ["radius_pct", "strength", y], ratio_and_spreads, n_resamples, seed)
+    est = estimate(used, ["mask_rank", "strength", y], ratio_and_spreads, n_resamples, seed)
+    small, large = (_mask_name(used, str(by_area.index[i])) for i in (0, -1))
     evidence = (
         f"From strength {plain(s_low)} to {plain(s_high)}, the mean {y} changes by"
-        f" {number(est.value[1])} at the smallest disc (radius {plain(r_small)} %) and by"
-        f" {number(est.value[2])} at the largest ({plain(r_large)} %), a ratio of"
-        f" {number(est.value[0])}"
+        f" {number(est.value[1])} at the smallest {small} and by"
+        f" {number(est.value[2])} at the largest ({large.split(' (', 1)[-1].rstrip(')')}),"
+        f" a ratio of {number(est.value[0])}"
     )
     return ratio_finding(est, statistic=statistic, direction="less", evidence=evidence)
+
+
+def _mask_name(rows: pd.DataFrame, mask_id: str) -> str:
+    """``disc (radius 30 %)`` for a study disc, else ``mask (strokes-thin-s0)``."""
+    radius = rows.loc[rows["mask_id"] == mask_id, "radius_pct"].iloc[0]
+    if np.isfinite(radius) and mask_id == f"r{plain(float(radius))}":
+        return f"disc (radius {plain(float(radius))} %)"
+    return f"mask ({mask_id})"

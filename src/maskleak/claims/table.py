@@ -65,6 +65,7 @@ REQUIRED: tuple[str, ...] = (
     "image",
     "seed",
     "strength",
+    "mask_id",
     "radius_pct",
     "area_frac",
     "area_frac_thesis",

@@ -32,7 +32,7 @@ PANELS = (
         "area_frac",
         MSE_LABEL,
         AREA_LABEL,
-        "true MSE outside the mask, against the counted disc share",
+        "true MSE outside the mask, against the counted mask share",
     ),
     (
         "mse_whitedisc_thesis",
@@ -74,9 +74,9 @@ def _panel_row(
             at = rows.loc[rows["strength"] == s]
             if at.empty:
                 continue
-            # Mean over seeds per radius; x is the same for every seed of a radius.
-            band = common.across_seeds(at, "radius_pct", metric)
-            band["x"] = at.groupby("radius_pct", sort=True)[x].mean()
+            # Mean over seeds per mask; x is the same for every seed of a mask.
+            band = common.across_seeds(at, "mask_id", metric)
+            band["x"] = at.groupby("mask_id", sort=True)[x].mean()
             band = band.sort_values("x", kind="mergesort")
             style: dict[str, Any] = {"color": colours[s], "lw": 1.1, "ms": 2.5}
             ax.plot(band["x"], band["mean"], "-o", **style)
@@ -131,7 +131,8 @@ def area_curves(
     analytic share ``area_frac_thesis`` = π r² / (w·h). A fit that cannot be drawn (one
     radius, or no trends row) is left out and listed with its reason in the record; the
     legend says how many are missing."""
-    cols = [*common.SWEEP_COLUMNS, "radius_pct", "area_frac", "area_frac_thesis"]
+    cols = [*common.SWEEP_COLUMNS, "mask_kind", "mask_id", "radius_pct", "area_frac"]
+    cols += ["area_frac_thesis"]
     cols += [panel[0] for panel in PANELS]
     sel = common.select(metrics, MASK_SIZE_SWEEP, model, cols)
     images = common.sorted_names(sel["image"])
@@ -168,12 +169,15 @@ def area_curves(
         ncols=layout.legend_cols(handles, ncols),
         fontsize=8,
     )
-    n_radii = len(pd.unique(sel["radius_pct"]))
+    n_masks = len(pd.unique(sel["mask_id"]))
+    discs = bool((sel["mask_kind"] == "circle").all())
+    masks_text = (
+        common.count(n_masks, "radius", "radii") if discs else common.count(n_masks, "mask")
+    )
     layout.suptitle(
         fig,
-        f"{model}: outside-mask MSE vs disc area per image",
-        f"{common.steps_text(sel)}, {common.count(n_radii, 'radius', 'radii')},"
-        f" {common.seeds_text(seeds)}",
+        f"{model}: outside-mask MSE vs {'disc' if discs else 'mask'} area per image",
+        f"{common.steps_text(sel)}, {masks_text}, {common.seeds_text(seeds)}",
     )
     return common.save(
         fig,
@@ -185,7 +189,8 @@ def area_curves(
             "model": model,
             "images": images,
             "strengths": strengths,
-            "radii": sorted(float(r) for r in pd.unique(sel["radius_pct"])),
+            "radii": sorted(float(r) for r in pd.unique(sel["radius_pct"].dropna())),
+            "masks": sorted(str(m) for m in pd.unique(sel["mask_id"])),
             "seeds": seeds,
             "steps": common.sorted_ints(sel["steps"]),
             "band": band_text,

@@ -123,12 +123,24 @@ def sweep_values(plan: Plan, name: str) -> dict[str, Any]:
     key = f"experiments.{name}"
     experiment = plan.experiments[name]
     strengths = values_text(spec["strengths"], f"{key}.strengths")
-    radii = values_text(spec["radius_pct"], f"{key}.radius_pct", "%")
     n_strengths, n_radii = len(experiment.strengths), len(experiment.radius_pct)
+    if spec.get("radius_pct") is not None:
+        radii = named(
+            "radius", "radii", n_radii, values_text(spec["radius_pct"], f"{key}.radius_pct", "%")
+        )
+    else:
+        discs = ", ".join(experiment.radius_pct)
+        radii = named("radius", "radii", n_radii, f"{discs} %") if n_radii else "no disc"
+    # Masks of other families (maskleak.mask_specs) than the study's discs.
+    discs_ids = {f"r{label}" for label in experiment.radius_pct}
+    others = [mask_id for mask_id in experiment.masks if mask_id not in discs_ids]
+    if others:
+        radii += f", and {len(others)} other mask{'s' if len(others) > 1 else ''}"
+        radii += f" ({', '.join(others)})"
     return {
         "strengths": named("strength", "strengths", n_strengths, strengths),
         "n_strengths": n_strengths,
-        "radii": named("radius", "radii", n_radii, radii),
+        "radii": radii,
         "n_radii": n_radii,
         "seeds": seeds_text(experiment.seeds),
         "over_seeds": over_seeds_text(experiment.seeds),

@@ -25,7 +25,7 @@ PANELS: dict[str, tuple[str, str]] = {
     "shift_g_outside": ("green shift outside", "mean shift (8-bit levels)"),
     "shift_b_outside": ("blue shift outside", "mean shift (8-bit levels)"),
 }
-COLUMNS = ("radius_pct", "area_frac", *PANELS)
+COLUMNS = ("mask_id", "area_frac", *PANELS)
 #: Experiment -> (line style, legend name): the mask-size sweep's curves, the mechanism
 #: sweep's points (it has few radii).
 EXPERIMENTS: dict[str, tuple[str, str]] = {
@@ -47,7 +47,7 @@ def _rows(metrics: pd.DataFrame, model: str) -> pd.DataFrame:
 
 def colour_drift(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str]) -> Figure:
     """Four panels: mean ``delta_e_outside`` and ``shift_{r,g,b}_outside`` against the
-    disc's share of the image (``area_frac``, mean over the images at each radius), one
+    mask's share of the image (``area_frac``, mean over the images for each mask), one
     colour per strength, for the baseline's first pass: the mask-size sweep's rows as
     curves (when the run has them for this model) and the mechanism sweep's as squares;
     95 % t-bands (error bars for the squares) over the images."""
@@ -61,13 +61,16 @@ def colour_drift(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str]
         for experiment in experiments:
             style = EXPERIMENTS[experiment][0]
             mine = rows.loc[rows["experiment"] == experiment]
-            area = mine.groupby("radius_pct", sort=True)["area_frac"].mean()
+            area = mine.groupby("mask_id", sort=True)["area_frac"].mean()
             for strength in strengths:
                 at = mine.loc[mine["strength"] == strength]
                 if at.empty:
                     continue
-                band = mc.image_band(at, "radius_pct", column)
+                band = mc.image_band(at, "mask_id", column)
                 xs = area.reindex(band.index).to_numpy(dtype=np.float64)
+                # Any mask family: the curve runs along the masks' areas.
+                order = np.argsort(xs, kind="stable")
+                band, xs = band.iloc[order], xs[order]
                 colour = colours[strength]
                 if style == "s":
                     mean = band["mean"].to_numpy(dtype=np.float64)
@@ -76,7 +79,11 @@ def colour_drift(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str]
                 else:
                     mc.plot_band(ax, band, xs, colour, style, mc.strength_title(strength))
                 key = f"{experiment}/{common.number(strength)}/{column}"
-                summary[key] = {**mc.record_band(band), "area_frac": xs}
+                summary[key] = {
+                    "mask_id": [str(m) for m in band.index],
+                    "area_frac": xs,
+                    **{k: band[k].to_numpy() for k in ("mean", "low", "high", "n")},
+                }
         ax.axhline(0.0, color="black", lw=0.5)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel(AREA_LABEL, fontsize=7)

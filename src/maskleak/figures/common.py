@@ -31,7 +31,7 @@ SWEEP_COLUMNS = ("image", "strength", "seed", "steps")
 
 # Axis labels (with units) shared by the figures.
 STRENGTH_LABEL = "strength (fraction of schedule)"
-AREA_LABEL = "disc area / image area"
+AREA_LABEL = "mask area / image area"
 #: The study's x for its white-disc number: the analytic disc share (r floored).
 AREA_THESIS_LABEL = "π r² / (w·h)"
 MSE_LABEL = "outside-mask MSE ((8-bit level)²)"

@@ -22,7 +22,7 @@ from maskleak.mechanisms import BASELINE, PASTE_NONE
 from maskleak.why.columns import EXPERIMENT, PAIR_KEYS
 from maskleak.why.labels import value_label
 
-COLUMNS = ("radius_pct", "paste_back", "paste_blur_px", "mse_outside", "seam_step_excess")
+COLUMNS = ("mask_id", "paste_back", "paste_blur_px", "mse_outside", "seam_step_excess")
 #: Panel -> (column of the paired table, y label).
 PANELS: dict[str, tuple[str, str]] = {
     "outside error removed (gain)": (
@@ -45,7 +45,7 @@ def _setting(rows: pd.DataFrame) -> str:
 
 
 def _pairs(rows: pd.DataFrame, variant: str) -> pd.DataFrame:
-    """The variant's pass-1 rows matched with the baseline's on image, radius, strength
+    """The variant's pass-1 rows matched with the baseline's on image, mask, strength
     and seed: ``gain`` (baseline − variant mse_outside) and ``seam_cost`` (variant −
     baseline seam_step_excess: how much sharper than the baseline's the step across the
     mask edge is, beyond the original's own step there)."""
@@ -63,7 +63,7 @@ def paste_back(metrics: pd.DataFrame, model: str, path: str | os.PathLike[str]) 
     """Left: the mean outside error each paste-back variant removes (baseline minus
     variant ``mse_outside``); right: the seam it costs, the mean increase of
     ``seam_step_excess`` (the step across the mask edge beyond the original's own);
-    both per strength, paired with the baseline on image, radius, strength and seed (pass
+    both per strength, paired with the baseline on image, mask, strength and seed (pass
     1), bars per setting with the 95 % t-interval over the images of the paired
     difference (each image's seeds averaged first). InputError if no variant pastes."""
     rows = mc.rows_of(metrics, model, COLUMNS, "metrics")

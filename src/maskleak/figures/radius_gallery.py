@@ -59,13 +59,19 @@ def radius_gallery(
 
     Uses the mask-size-sweep strength nearest to ``strength`` and, for each requested
     radius percentage, the nearest available ``radius_pct`` (duplicates dropped, request
-    order kept), at the lowest seed. The title names the strength and radii drawn, and
+    order kept), at the lowest seed; discs only (rows of other mask families are left
+    out). The title names the strength and radii drawn, and
     the requested ones where they differ."""
     if len(radii) == 0:
         raise InputError("radius_gallery needs at least one radius percentage in radii")
-    cols = [*common.SWEEP_COLUMNS, "radius_pct", "area_frac", "mse_outside"]
+    cols = [*common.SWEEP_COLUMNS, "radius_pct", "radius_px", "area_frac", "mse_outside"]
     cols += heatmaps.PATH_COLUMNS
     sel = common.select(metrics, MASK_SIZE_SWEEP, model, cols, image=image)
+    # A gallery of the study's discs: other mask families and dilated discs (radius_px
+    # NaN) are not shown.
+    sel = sel.loc[sel["radius_px"].notna()]
+    if sel.empty:
+        raise InputError(f"the mask-size sweep of model {model!r} has no disc masks to show")
     chosen_strength = nearest(pd.unique(sel["strength"]), strength)
     at = sel.loc[sel["strength"] == chosen_strength]
     chosen_radii: list[float] = []

@@ -11,6 +11,7 @@ from typing import Any
 from maskleak import latent_mask, mechanisms
 from maskleak.errors import InputError
 from maskleak.mechanisms import BASELINE, Mechanisms
+from maskleak.sweeps import number_label
 
 #: The pipeline of a manifest written before the ``pipeline`` key existed: every
 #: inpainting then ran today's diffusers pipeline. From :mod:`maskleak.mechanisms`, not
@@ -30,7 +31,8 @@ class Entry:
     image_path: str
     steps: int
     experiment: str
-    radius_pct: float
+    #: The disc's radius percentage; None for masks of other shapes.
+    radius_pct: float | None
     strength: float
     seed: int
     steps_run: int
@@ -53,6 +55,11 @@ class Entry:
     mechanisms: Mechanisms = Mechanisms()
     #: The run-wide dtype the job ran with (the manifest's ``common.dtype``), or None.
     common_dtype: str | None = None
+    #: The mask's id and family (maskleak.mask_specs), its dilation and pipeline blur.
+    mask_id: str = ""
+    mask_kind: str = "circle"
+    mask_dilate_px: int = 0
+    mask_blur_px: float = 0.0
 
 
 def _field(obj: Mapping[str, Any], key: str, kind: str, manifest: str, where: str) -> Any:
@@ -204,6 +211,10 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
                 raise InputError(f"manifest {name}: {exc}") from None
         used = _mechanisms(item, name, where, own)  # type: ignore[arg-type]
         pass_number = _optional(item, "pass", "int", name, where, 1)
+        radius = None
+        if item.get("radius_pct", 0) is not None:
+            radius = _field(item, "radius_pct", "number", name, where)
+        mask = _mask(item, radius, name, where)
         if not 1 <= pass_number <= used.passes:
             raise InputError(
                 f"manifest {name}: key {f'{where}.pass'!r} must be 1 to its mechanisms' "
@@ -218,7 +229,7 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
                 image_path=image_path,
                 steps=steps,
                 experiment=_field(item, "experiment", "str", name, where),
-                radius_pct=_field(item, "radius_pct", "number", name, where),
+                radius_pct=radius,
                 strength=_field(item, "strength", "number", name, where),
                 seed=_field(item, "seed", "int", name, where),
                 steps_run=_field(item, "steps_run", "int", name, where),
@@ -232,6 +243,28 @@ def read_manifest(path: str | os.PathLike[str]) -> list[Entry]:
                 pass_number=pass_number,
                 mechanisms=used,
                 common_dtype=common_dtype,
+                **mask,
             )
         )
     return entries
+
+
+def _mask(
+    item: Mapping[str, Any], radius: float | None, manifest: str, where: str
+) -> dict[str, Any]:
+    """An entry's mask fields from its ``mask`` record; a manifest written before mask
+    families existed has only ``radius_pct``: the study's disc, named ``r<label>``."""
+    mask = item.get("mask")
+    if mask is None:
+        if radius is None:
+            raise InputError(f"manifest {manifest}: key {where!r} has neither mask nor radius_pct")
+        return {"mask_id": f"r{number_label(radius)}", "mask_kind": "circle"}
+    if not isinstance(mask, dict):
+        raise InputError(f"manifest {manifest}: key {f'{where}.mask'!r} must be an object")
+    at = f"{where}.mask"
+    return {
+        "mask_id": _field(mask, "mask_id", "str", manifest, at),
+        "mask_kind": _field(mask, "mask_kind", "str", manifest, at),
+        "mask_dilate_px": _optional(mask, "dilate_px", "int", manifest, at, 0),
+        "mask_blur_px": float(_optional(mask, "blur_px", "number", manifest, at, 0.0)),
+    }

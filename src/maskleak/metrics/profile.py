@@ -24,6 +24,7 @@ DTYPES: dict[str, str] = {
     "variant": "str",
     "image": "str",
     "radius_pct": "float64",
+    "mask_id": "str",
     "strength": "float64",
     "seed": "int64",
     "pass": "int64",
@@ -39,7 +40,7 @@ DTYPES: dict[str, str] = {
 COLUMNS: tuple[str, ...] = tuple(DTYPES)
 #: The inpainting's columns a profile row repeats (its key in the metrics table, but the
 #: tie breakers steps and mode: ``inpainted_path`` names the inpainting).
-IDENTITY = tuple(name for name in COLUMNS[:9]) + ("inpainted_path",)
+IDENTITY = tuple(name for name in COLUMNS[:10]) + ("inpainted_path",)
 DISTANCE, TEXTURE = "distance", "texture"
 
 PROFILE = TableSpec(

@@ -25,6 +25,7 @@ from maskleak.metrics import decompose as parts_of
 from maskleak.metrics.columns import arrow_table, sort_rows, sort_table, typed_frame
 from maskleak.metrics.disc import area_frac_thesis
 from maskleak.metrics.manifests import Entry, read_manifest
+from maskleak.metrics.mask_shape import n_components, perimeter_px
 from maskleak.metrics.pairs import (
     NO_FLOOR,
     Original,
@@ -75,6 +76,8 @@ class _OnceCache(Generic[_K, _V]):
 class _Mask:
     inpaint: np.ndarray
     area_frac: float
+    perimeter_px: int
+    n_components: int
 
 
 _Content = tuple[np.ndarray, np.ndarray] | None
@@ -252,7 +255,8 @@ class _Inputs:
     @staticmethod
     def _load_mask(path: str) -> _Mask:
         arr = read_pixels(path, "L", "mask")
-        return _Mask(masks.inpaint_region(arr), masks.area_frac(arr))
+        inpaint = masks.inpaint_region(arr)
+        return _Mask(inpaint, masks.area_frac(arr), perimeter_px(inpaint), n_components(inpaint))
 
     def _build_region(self, key: tuple[str, str]) -> Region:
         # Only called from row() after the entry's mask and content passed their size
@@ -317,7 +321,7 @@ class _Inputs:
                     f"{inpainted.shape[1]}x{inpainted.shape[0]} but image {entry.image_path} "
                     f"is {width}x{height}; rerun the inpaint rule"
                 )
-            radius_px = _radius_px(entry, width, height)
+            radius_px = _radius_px(entry, width, height)  # None unless a study disc
             pixel_error = _pixel_error.array(height * width) if self.decompose else None
             values = measure(original, inpainted, region, radius_px, pixel_error)
             floor = self._floor(entry, original, _floor_key(entry))
@@ -334,10 +338,18 @@ class _Inputs:
             "pipeline": entry.pipeline,
             "variant": entry.variant,
             "image": entry.image,
-            "radius_pct": entry.radius_pct,
-            "radius_px": radius_px,
+            "mask_kind": entry.mask_kind,
+            "mask_id": entry.mask_id,
+            "radius_pct": math.nan if entry.radius_pct is None else entry.radius_pct,
+            "radius_px": math.nan if radius_px is None else radius_px,
             "area_frac": mask.area_frac,
-            "area_frac_thesis": area_frac_thesis(width, height, radius_px),
+            "area_frac_thesis": (
+                math.nan if radius_px is None else area_frac_thesis(width, height, radius_px)
+            ),
+            "perimeter_px": mask.perimeter_px,
+            "n_components": mask.n_components,
+            "mask_dilate_px": entry.mask_dilate_px,
+            "mask_blur_px": entry.mask_blur_px,
             "strength": entry.strength,
             "seed": entry.seed,
             "pass": entry.pass_number,
@@ -419,9 +431,13 @@ class _Inputs:
         return self.floors.get(key)
 
 
-def _radius_px(entry: Entry, width: int, height: int) -> int:
+def _radius_px(entry: Entry, width: int, height: int) -> int | None:
     """The disc radius of ``entry``'s mask in px, from the formula the mask rule draws
-    with; InputError naming the manifest for a radius_pct outside (0, 100]."""
+    with, for a disc drawn as the study drew it (None for other shapes and dilated
+    discs: the thesis' disc columns are NaN there); InputError naming the manifest for a
+    radius_pct outside (0, 100]."""
+    if entry.radius_pct is None or entry.mask_kind != "circle" or entry.mask_dilate_px:
+        return None
     try:
         return masks.circle_radius_px(width, height, entry.radius_pct)
     except InputError as exc:

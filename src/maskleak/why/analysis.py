@@ -4,7 +4,7 @@
   ``mse_outside`` made by each of its three parts (VAE floor, latent footprint, beyond
   it): mean part / mean ``mse_outside``;
 * variant_effect: per variant, the change of ``mse_outside`` against the baseline, paired
-  on image, radius, strength and seed (pass 1): the mean difference, and that mean over
+  on image, mask, strength and seed (pass 1): the mean difference, and that mean over
   the baseline's mean;
 * seam_cost: per variant, the change of ``seam_step_excess`` against the baseline, paired
   the same way: the seam a variant leaves at the mask edge (paste-back's cost beside

@@ -49,7 +49,7 @@ PART_NAMES: dict[str, str] = {
 
 #: The columns that pair a variant's inpainting with the baseline's (with pass 1), or a
 #: pass with the first pass of the same variant.
-PAIR_KEYS: tuple[str, ...] = ("image", "radius_pct", "strength", "seed")
+PAIR_KEYS: tuple[str, ...] = ("image", "mask_id", "strength", "seed")
 
 #: Metrics columns the analysis reads.
 REQUIRED: tuple[str, ...] = (

@@ -290,7 +290,7 @@ def page_html(
         " cell the pipeline's mask repaints) and <b>pixels beyond the footprint</b> (the"
         " rest farther out: noise left on the kept latents, the decoder spreading repainted"
         " latents). A share is a ratio of means (seeds first, then images); every switch is"
-        " compared with the baseline on the same image, radius, strength and seed, by its"
+        " compared with the baseline on the same image, mask, strength and seed, by its"
         " outside error and by the seam it leaves at the mask edge: <b>seam_step_excess</b>,"
         " the mean step across the edge (each inside pixel against its outside"
         " 4-neighbours, 8-bit levels) minus the original's own step there. Pasting the"
