@@ -20,6 +20,7 @@ import torch
 from diffusers.image_processor import VaeImageProcessor
 from PIL import Image, ImageFilter
 
+from maskleak.errors import InputError
 from maskleak.inpaint import Settings, Task, run_job
 from maskleak.mask_specs import MaskSpec, read_masks, write_mask_files
 from maskleak.masks import circle_mask
@@ -279,3 +280,39 @@ def test_an_unblurred_disc_spec_has_the_study_discs_key(tiny_models, tmp_path):
         **specs["r80"].record("image"),
         "key": "radius_pct",
     }
+
+
+def test_a_blur_that_leaves_nothing_to_inpaint_is_refused(tiny_models, tmp_path: Path) -> None:
+    """A 2 px wide box blurred by 6 px peaks far below 128: the pipeline, which binarises at
+    0.5, would inpaint nothing. The job refuses it, naming the config key, before it
+    computes or writes anything."""
+    image = tmp_path / "image.png"
+    Image.new("RGB", (WIDTH, HEIGHT), (90, 90, 90)).save(image)
+    (spec,) = read_masks(
+        {"masks": [{"kind": "rectangle", "boxes": [[0.5, 0.25, 0.52, 0.75]], "blur_px": 6}]},
+        "experiments.e",
+        ["image"],
+    ).values()
+    mask_path = tmp_path / f"{spec.mask_id}.png"
+    write_mask_files(str(image), [spec.record("image")], [str(mask_path)])
+    drawn = np.asarray(Image.open(mask_path))
+    assert (drawn == 255).sum() == 2 * 32  # 2 columns x 32 rows, blurred below 128 below
+    assert np.asarray(Image.fromarray(drawn).filter(ImageFilter.GaussianBlur(6))).max() < 128
+    out = tmp_path / "out"
+    task = Task("e", None, 1.0, 0, str(mask_path), str(out / "x.png"), mask=spec.record("image"))
+    with pytest.raises(InputError) as err:
+        run_job(
+            str(tiny_models[4]),
+            "tiny",
+            str(image),
+            "image",
+            [task],
+            SETTINGS,
+            str(tmp_path / "m.json"),
+        )
+    assert str(err.value) == (
+        "config key experiments.e.masks[0].blur_px: blurring mask rect-50-25-52-75-b6 by 6 px "
+        "leaves no pixel >= 128, and the pipeline binarises at 0.5: nothing would be "
+        "inpainted; use a smaller blur"
+    )
+    assert not out.exists() and not (tmp_path / "m.json").exists()

@@ -38,7 +38,6 @@ from maskleak.provenance import (
     sha256_bytes,
     write_json,
 )
-from maskleak.sweeps import number_label
 
 log = logging.getLogger("maskleak.inpaint")
 
@@ -85,14 +84,7 @@ class Task:
             return dict(self.mask)
         if self.radius_pct is None:
             raise InputError(f"inpaint task {self.inpainted_path}: neither a mask nor a radius")
-        return {
-            "mask_id": f"r{number_label(self.radius_pct)}",
-            "mask_kind": mask_specs.CIRCLE,
-            "radius_pct": self.radius_pct,
-            "dilate_px": 0,
-            "blur_px": 0.0,
-            "key": "radius_pct",
-        }
+        return mask_specs.disc_record(self.radius_pct)
 
 
 def inpaint_key(
@@ -165,7 +157,7 @@ def run_job(
             record = task.mask_record
             # A mask replaced by hand would be inpainted under this mask's name.
             check_mask_file(mask, record, task.mask_path, image.size)
-            masks[task.mask_path] = _pipeline_mask(mask, float(record.get("blur_px") or 0))
+            masks[task.mask_path] = _pipeline_mask(mask, record)
     mask_sha = {path: pixel_sha256(mask) for path, mask in masks.items()}
 
     steps_of = pipeline_choice.steps_counter(settings, model_dir)
@@ -338,16 +330,28 @@ def _plan_items(
     return entries, todo
 
 
-def _pipeline_mask(mask: np.ndarray, blur_px: float) -> np.ndarray:
-    """The mask the pipeline gets: the drawn one, or with a mask blur, that mask through
-    diffusers' own ``VaeImageProcessor.blur`` (``mask_processor.blur``, a Gaussian of
-    ``blur_px``). Its pixels, and so the inpaintings' keys, differ from the drawn mask's."""
+def _pipeline_mask(mask: np.ndarray, record: Mapping[str, Any]) -> np.ndarray:
+    """The mask the pipeline gets: the drawn one, or with the record's ``blur_px``, that
+    mask through diffusers' own ``VaeImageProcessor.blur`` (``mask_processor.blur``, a
+    Gaussian of ``blur_px``). Its pixels, and so the inpaintings' keys, differ from the
+    drawn mask's; paste-back then composites with it too, as diffusers' examples do.
+
+    Today's pipeline binarises the mask at 0.5 (grey >= 128), so a blur reshapes the mask
+    rather than softening it; a blur that leaves no grey >= 128 would inpaint nothing and
+    is an InputError naming the config key."""
+    blur_px = float(record.get("blur_px") or 0)
     if not blur_px:
         return mask
     from diffusers.image_processor import VaeImageProcessor
 
-    blurred = VaeImageProcessor.blur(Image.fromarray(mask), blur_px)  # type: ignore[arg-type]
-    return np.asarray(blurred)
+    blurred = np.asarray(VaeImageProcessor.blur(Image.fromarray(mask), blur_px))  # type: ignore[arg-type]
+    if not (blurred >= 128).any():
+        raise InputError(
+            f"config key {record.get('key')}.blur_px: blurring mask {record['mask_id']} by "
+            f"{blur_px:g} px leaves no pixel >= 128, and the pipeline binarises at 0.5: "
+            "nothing would be inpainted; use a smaller blur"
+        )
+    return blurred
 
 
 def _check_task_mechanisms(task: Task, mech: Mechanisms, device: str) -> None:

@@ -102,6 +102,14 @@ class MaskSpec:
         )
 
 
+def disc_record(radius_pct: float) -> dict[str, Any]:
+    """The record of the study's disc of ``radius_pct`` given as ``radius_pct`` alone."""
+    spec = MaskSpec(
+        f"r{number_label(radius_pct)}", CIRCLE, {"radius_pct": radius_pct}, "radius_pct"
+    )
+    return spec.record("")
+
+
 # ------------------------------------------------------------------------ config -> specs
 
 

@@ -88,29 +88,13 @@ def check_mask(
 
 
 def write_masks(image_path: str, radius_pct: dict[str, float], out_paths: list[str]) -> None:
-    """One mask PNG per radius percentage, sized like the image at ``image_path``.
+    """One disc mask PNG per radius percentage, sized like the image at ``image_path``,
+    through the mask rule's own writer (:func:`maskleak.mask_specs.write_mask_files`).
 
     ``radius_pct`` maps each file label to its exact value; ``out_paths`` are in the
     same order. The exact value, not the rounded label, sets the radius."""
-    from maskleak.provenance import save_png
+    from maskleak.mask_specs import disc_record, write_mask_files
 
     if len(radius_pct) != len(out_paths):
         raise InputError(f"{len(radius_pct)} radii but {len(out_paths)} mask paths")
-    try:
-        with Image.open(image_path) as img:
-            width, height = img.size
-    except OSError as err:
-        raise InputError(f"{image_path}: cannot read image ({err})") from err
-    for (label, pct), path in zip(radius_pct.items(), out_paths, strict=True):
-        mask = circle_mask(width, height, pct)
-        record = {
-            "stage": "mask",
-            "shape": "circle",
-            "radius_pct": pct,
-            "radius_label": label,
-            "radius_px": circle_radius_px(width, height, pct),
-            "width": width,
-            "height": height,
-            "area_frac": area_frac(mask),
-        }
-        save_png(mask, path, record)
+    write_mask_files(image_path, [disc_record(pct) for pct in radius_pct.values()], out_paths)

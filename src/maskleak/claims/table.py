@@ -19,14 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from maskleak.analysis_table import write_analysis
 from maskleak.as_shipped import experiment_rows
-from maskleak.bootstrap import LEVEL, N_RESAMPLES
+from maskleak.bootstrap import N_RESAMPLES
 from maskleak.claims import mask_size, regions, strength
 from maskleak.claims.catalogue import CLAIMS, Claim
 from maskleak.claims.page import write_page
 from maskleak.claims.verdicts import PRACTICAL_REL, Finding, not_testable
-from maskleak.errors import InputError
-from maskleak.provenance import read_table, require_columns, write_parquet
+from maskleak.provenance import require_columns
 
 #: Column -> dtype of the claims table, in column order (mirrors
 #: workflow/schemas/claims.columns.yaml).
@@ -158,20 +158,9 @@ def write_claims(
 ) -> None:
     """Read the metrics Parquet, test the claims, write the table atomically with
     provenance and, if ``page_path`` is given, the verdict page (HTML) for the report."""
-    name = os.fspath(metrics_path)
-    metrics = read_table(name, "metrics")
-    try:
-        table = claims_table(metrics, n_resamples=n_resamples, seed=seed)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from exc
-    record = {
-        "stage": "claims",
-        "metrics": name,
-        "n_resamples": n_resamples,
-        "bootstrap_seed": seed,
-        "level": LEVEL,
-        "practical_rel": PRACTICAL_REL,
-    }
-    write_parquet(table, Path(out_path), record)
+    extra = {"practical_rel": PRACTICAL_REL}
+    table, record = write_analysis(
+        metrics_path, out_path, claims_table, "claims", n_resamples, seed, extra
+    )
     if page_path is not None:
         write_page(table, Path(page_path), record, os.fspath(out_path))

@@ -51,17 +51,18 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from maskleak import mask_specs
+from maskleak.analysis_table import write_analysis
 from maskleak.as_shipped import experiment_rows
 from maskleak.bootstrap import LEVEL, N_RESAMPLES
 from maskleak.claims.estimate import RESAMPLED_NOTHING, Estimate, estimate, means_by
 from maskleak.errors import InputError
-from maskleak.provenance import read_table, require_columns, write_parquet
+from maskleak.provenance import require_columns
 
 #: The experiment whose rows are fitted.
 EXPERIMENT = "mask_shape_sweep"
@@ -84,7 +85,7 @@ PREDICTOR_NAMES: dict[str, str] = {
 #: The family value of the fit pooled over all mask families.
 ALL = "all"
 #: Mask families in table and legend order; others follow, sorted by name.
-FAMILY_ORDER: tuple[str, ...] = ("circle", "rectangle", "strokes", "file")
+FAMILY_ORDER: tuple[str, ...] = mask_specs.KINDS
 
 VERDICT_EDGE, VERDICT_AREA, VERDICT_UNDECIDED = "edge", "area", "undecided"
 
@@ -430,18 +431,5 @@ def write_fits(
 ) -> None:
     """Read the metrics Parquet, compute :func:`fit_table` and write it atomically with
     its provenance (the metrics path, resamples, bootstrap seed, level)."""
-    name = os.fspath(metrics_path)
-    metrics = read_table(name, "metrics")
-    try:
-        table = fit_table(metrics, n_resamples=n_resamples, seed=seed)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from exc
-    record = {
-        "stage": "mask_shape",
-        "experiment": EXPERIMENT,
-        "metrics": name,
-        "n_resamples": n_resamples,
-        "bootstrap_seed": seed,
-        "level": LEVEL,
-    }
-    write_parquet(table, Path(out_path), record)
+    extra = {"experiment": EXPERIMENT}
+    write_analysis(metrics_path, out_path, fit_table, "mask_shape", n_resamples, seed, extra)
