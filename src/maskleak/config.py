@@ -392,38 +392,8 @@ class Plan:
         return [self.path(MANIFEST, model=m, image=i) for m in self.models for i in self.images]
 
     def summary(self) -> str:
-        """For the console: what a run (or dry run) of this config means, then one line
-        per experiment with its exact radii, strengths and seeds (as file names carry
-        them)."""
-        parts = []
-        for e in self.experiments.values():
-            variants = ""
-            if e.variants != [mechanisms.BASELINE]:
-                variants = f" x {sum(e.passes.values())} variant passes"
-            parts.append(
-                f"{e.name}: {len(self.images)} images x {len(e.models)} models x "
-                f"{len(e.masks)} masks x {len(e.strengths)} strengths x "
-                f"{len(e.seeds)} seeds{variants} = "
-                f"{e.per_image * len(self.images) * len(e.models)}"
-            )
-        return (
-            f"maskleak plan (run {self.run!r}, outputs in {self.path(RESULTS)}/): "
-            f"{self.n_inpaintings()} inpaintings in "
-            f"{len(self.images) * len(self.models)} inpaint jobs (one per model and image; "
-            f"inpaintings shared by experiments are computed once) -- "
-            + "; ".join(parts)
-            + "\n  models: "
-            + ", ".join(f"{m} ({self.model_pipeline(m)} pipeline)" for m in self.models)
-            + "".join(
-                f"\n  {e.name}: masks ({len(e.masks)}): {', '.join(e.masks)}"
-                f"; strengths ({len(e.strengths)}): {', '.join(e.strengths)}"
-                f"; seeds: {', '.join(map(str, e.seeds))}"
-                + (
-                    f"; models: {', '.join(e.models)}; variants: "
-                    + ", ".join(f"{v} ({n} passes)" if n > 1 else v for v, n in e.passes.items())
-                    if e.variants != [mechanisms.BASELINE] or e.models != self.models
-                    else ""
-                )
-                for e in self.experiments.values()
-            )
-        )
+        """For the console: what a run (or dry run) of this config means
+        (:func:`maskleak.plan_summary.summary`)."""
+        from maskleak.plan_summary import summary
+
+        return summary(self)
