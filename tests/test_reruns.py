@@ -47,6 +47,7 @@ FIGURE_RULES = {
     "figure_passes",
     "figure_paste_back",
     "figure_colour_drift",
+    "figure_mask_shape",
 }
 PER_IMAGE = {"download_image", "downsample", "mask", "regions", "inpaint"}
 
