@@ -102,17 +102,17 @@ def test_expand_values_errors_name_the_key():
 def test_plan_tasks_and_counts():
     plan = Plan(default_config())
     # 6 strengths x 1 radius x 3 seeds + 3 strengths x 4 radii x 2 seeds = 42 per model and
-    # image, and the mask-shape sweep's (4 discs + 2 boxes + 6 strokes) x 1 strength x 2
-    # seeds = 24; tiny9 is not in the mechanism sweep.
+    # image, and the mask-shape sweep's (4 discs + 2 boxes + 6 strokes) x 1 strength x 1
+    # seed = 12; tiny9 is not in the mechanism sweep.
     tasks = plan.tasks("tiny9", "astronaut")
-    assert len(tasks) == 42 + 24
+    assert len(tasks) == 42 + 12
     # The mechanism sweep adds 3 strengths x 2 seeds x 7 variants = 42 tasks for tiny4, and
     # 3 x 2 x 9 PNGs (passes_3 lists 3) = 54 inpaintings.
     tiny4 = plan.tasks("tiny4", "astronaut")
     mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
     assert len(mechanism) == 42
     assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 54
-    assert plan.n_inpaintings() == (42 + 24) * 6 * 3 + 54 * 6 * 2
+    assert plan.n_inpaintings() == (42 + 12) * 6 * 3 + 54 * 6 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
