@@ -125,7 +125,9 @@ def decode_rgb(data: IO[bytes], label: str) -> Image.Image:
     return _decode(data, label)
 
 
-def _check_int(value: object, key: str, minimum: int) -> int:
+def check_int(value: object, key: str, minimum: int) -> int:
+    """``value`` as an int; InputError naming ``key`` unless it is an integer (not a
+    bool) of at least ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise InputError(f"{key} must be an integer, got {value!r}")
     if value < minimum:
@@ -139,10 +141,10 @@ def downsample_size(width: int, height: int, max_side: int, multiple: int) -> tu
 
     Exact rational arithmetic, because ``650 * (650/650)`` in floats can land a hair
     under 650 and floor to the wrong multiple."""
-    multiple = _check_int(multiple, "multiple", 1)
-    max_side = _check_int(max_side, "max_side", multiple)
-    width = _check_int(width, "width", 1)
-    height = _check_int(height, "height", 1)
+    multiple = check_int(multiple, "multiple", 1)
+    max_side = check_int(max_side, "max_side", multiple)
+    width = check_int(width, "width", 1)
+    height = check_int(height, "height", 1)
     longest = max(width, height)
     scale = Fraction(max_side, longest) if longest > max_side else Fraction(1)
     w = int(width * scale / multiple) * multiple

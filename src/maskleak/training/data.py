@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from maskleak.errors import InputError
-from maskleak.images import to_rgb8
+from maskleak.images import check_int, to_rgb8
 from maskleak.landscapes import generate_landscape
 from maskleak.mask_families import STROKE_PRESETS, rectangle_mask, strokes_mask
 from maskleak.provenance import pixel_sha256, sha256_bytes
@@ -135,23 +135,15 @@ MAX_MASK_TRIES = 1000
 BOX_MAX_ASPECT = 3.0
 
 
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise InputError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise InputError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # ------------------------------------------------------------------------------- images
 
 
 def short_side_size(width: int, height: int, short_side: int = SHORT_SIDE_PX) -> tuple[int, int]:
     """(width, height) scaled so the short side is ``short_side`` px, never enlarged:
     the long side is ``floor(long * short_side / short + 1/2)`` in exact arithmetic."""
-    width = _check_int(width, "width", 1)
-    height = _check_int(height, "height", 1)
-    short_side = _check_int(short_side, "short_side", 1)
+    width = check_int(width, "width", 1)
+    height = check_int(height, "height", 1)
+    short_side = check_int(short_side, "short_side", 1)
     short = min(width, height)
     if short <= short_side:
         return width, height
@@ -206,8 +198,8 @@ def training_images(
     ``provenance``: JSON-able; ``images`` holds one entry per returned image, in order,
     with its source, licence (photos), source file hash, sizes and pixel hash. Landscape
     seeds below ``FIRST_TRAIN_LANDSCAPE_SEED`` (evaluation and test seeds) are refused."""
-    seed = _check_int(seed, "seed", 0)
-    seeds = [_check_int(s, "landscape seed", 0) for s in landscape_seeds]
+    seed = check_int(seed, "seed", 0)
+    seeds = [check_int(s, "landscape seed", 0) for s in landscape_seeds]
     reserved = sorted(s for s in seeds if s < FIRST_TRAIN_LANDSCAPE_SEED)
     if reserved:
         raise InputError(
@@ -299,9 +291,9 @@ def crop_batch(
     columns (each uniform over the positions that keep the crop inside its image), all n
     flips (probability 1/2). Every image must be at least ``height`` x ``width``
     (``images`` of (H, W, 3) uint8, as ``training_images`` returns them)."""
-    n = _check_int(n, "n", 0)
-    height = _check_int(height, "crop height", 1)
-    width = _check_int(width, "crop width", 1)
+    n = check_int(n, "n", 0)
+    height = check_int(height, "crop height", 1)
+    width = check_int(width, "crop width", 1)
     _check_images(images, height, width)
     rng = np.random.default_rng(seed)
     index = rng.integers(0, len(images), size=n)
@@ -406,9 +398,9 @@ def mask_batch(
     lower end is uniform in 5-50 %. A draw whose area falls outside 5-60 % is redrawn
     (same family, fresh random numbers), so every mask's area is in ``MASK_AREA_RANGE``.
     All draws come from ``default_rng(seed)``. Sides must be >= ``MIN_MASK_SIDE_PX``."""
-    n = _check_int(n, "n", 0)
-    height = _check_int(height, "mask height", MIN_MASK_SIDE_PX)
-    width = _check_int(width, "mask width", MIN_MASK_SIDE_PX)
+    n = check_int(n, "n", 0)
+    height = check_int(height, "mask height", MIN_MASK_SIDE_PX)
+    width = check_int(width, "mask width", MIN_MASK_SIDE_PX)
     rng = np.random.default_rng(seed)
     lo, hi = MASK_AREA_RANGE
     masks = np.zeros((n, height, width), bool)
