@@ -252,3 +252,18 @@ def test_mask_check_refuses_a_changed_mask(tmp_path: Path) -> None:
         "m.png: not drawn by the mask rule for mask rect-50x50: 1 of 128 pixels differ; "
         "delete it to redraw it"
     )
+
+
+def test_named_and_dilated_discs_in_an_experiments_radii() -> None:
+    config = base_config()
+    config["experiments"]["mask_size_sweep"]["masks"] = [
+        {"kind": "circle", "name": "ring", "radius_pct": [45]},
+        {"kind": "circle", "radius_pct": [50], "dilate_px": 2},
+    ]
+    validate_config(config)
+    experiment = Plan(config).experiments["mask_size_sweep"]
+    assert list(experiment.masks) == ["r30", "r60", "ring-r45", "r50-d2"]
+    # A named disc is still the study's disc; a dilated one is not.
+    assert experiment.radius_pct == {"30": 30.0, "60": 60.0, "45": 45.0}
+    summary = Plan(config).summary()
+    assert "mask_size_sweep: masks (4): r30, r60, ring-r45, r50-d2;" in summary

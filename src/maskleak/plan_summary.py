@@ -52,7 +52,9 @@ def summary(plan: Plan) -> str:
 
 
 def _discs_only(experiment: Experiment) -> bool:
-    return len(experiment.radius_pct) == len(experiment.masks)
+    """Whether the masks are exactly the study's discs under their own names (r80), so
+    that listing the radii names every file."""
+    return list(experiment.masks) == [f"r{label}" for label in experiment.radius_pct]
 
 
 def _masks_text(experiment: Experiment) -> str:

@@ -100,12 +100,12 @@ class Experiment:
 
     @property
     def radius_pct(self) -> dict[str, float]:
-        """File label -> radius percentage of its discs drawn as the study drew them
-        (circle masks without dilation or blur)."""
+        """Label (:func:`number_label`) -> radius percentage of its discs drawn as the
+        study drew them (circle masks without dilation or blur, named or not)."""
         return {
-            mask_id.removeprefix("r"): spec.radius_pct
-            for mask_id, spec in self.masks.items()
-            if spec.is_study_disc and mask_id.startswith("r")
+            number_label(spec.radius_pct): spec.radius_pct
+            for spec in self.masks.values()
+            if spec.is_study_disc
         }
 
     @property

@@ -132,8 +132,7 @@ def sweep_values(plan: Plan, name: str) -> dict[str, Any]:
         discs = ", ".join(experiment.radius_pct)
         radii = named("radius", "radii", n_radii, f"{discs} %") if n_radii else "no disc"
     # Masks of other families (maskleak.mask_specs) than the study's discs.
-    discs_ids = {f"r{label}" for label in experiment.radius_pct}
-    others = [mask_id for mask_id in experiment.masks if mask_id not in discs_ids]
+    others = [mask_id for mask_id, spec in experiment.masks.items() if not spec.is_study_disc]
     if others:
         radii += f", and {len(others)} other mask{'s' if len(others) > 1 else ''}"
         radii += f" ({', '.join(others)})"
