@@ -267,6 +267,7 @@ def _plan_items(
     todo: list[Item] = []
     planned: set[str] = set()
     for task in tasks:
+        mask = task.mask_record
         mech = task.mechanisms or mechanisms.pipeline_defaults(settings.pipeline)
         _check_task_mechanisms(task, mech, device)
         changed = mechanisms.differences(settings.pipeline, mech)
@@ -283,7 +284,7 @@ def _plan_items(
             record = {
                 "key": key,
                 "radius_pct": task.radius_pct,
-                "mask_id": task.mask_record["mask_id"],
+                "mask_id": mask["mask_id"],
                 "strength": task.strength,
                 "seed": task.seed,
                 "variant": task.variant,
@@ -299,7 +300,7 @@ def _plan_items(
                     for k, v in asdict(task).items()
                     if k not in ("mechanisms", "pass_paths", "mask")
                 },
-                "mask": task.mask_record,
+                "mask": mask,
                 "inpainted_path": path,
                 "pass": number,
                 "mechanisms": mech.record(),

@@ -10,8 +10,8 @@ from typing import Any
 
 from maskleak import latent_mask, mechanisms
 from maskleak.errors import InputError
+from maskleak.mask_specs import disc_record
 from maskleak.mechanisms import BASELINE, Mechanisms
-from maskleak.sweeps import number_label
 
 #: The pipeline of a manifest written before the ``pipeline`` key existed: every
 #: inpainting then ran today's diffusers pipeline. From :mod:`maskleak.mechanisms`, not
@@ -258,7 +258,8 @@ def _mask(
     if mask is None:
         if radius is None:
             raise InputError(f"manifest {manifest}: key {where!r} has neither mask nor radius_pct")
-        return {"mask_id": f"r{number_label(radius)}", "mask_kind": "circle"}
+        disc = disc_record(radius)
+        return {"mask_id": disc["mask_id"], "mask_kind": disc["mask_kind"]}
     if not isinstance(mask, dict):
         raise InputError(f"manifest {manifest}: key {f'{where}.mask'!r} must be an object")
     at = f"{where}.mask"

@@ -10,10 +10,11 @@ error follows area or edge.
   pairs with one pixel inside the mask and one outside (each unit pixel edge between them
   counts 1; the image's own border is not a boundary). It is the number of
   :func:`maskleak.metrics.seam.edge_pairs`, the pairs the seam is measured over, so the
-  two agree by construction. (Not yet a metrics column: when it becomes one, take it
-  from the edge pairs :class:`maskleak.metrics.decompose.MaskGeometry` already caches
-  per mask rather than finding them again.) A digital disc's crack length exceeds its Euclidean
-  perimeter (about 4/pi times it: staircase edges count their steps).
+  two agree by construction. The metrics table computes it once per mask file when it
+  loads the mask (every row has it, with or without the decomposition, whose
+  :class:`maskleak.metrics.decompose.MaskGeometry` finds the same pairs again for the
+  seam). A digital disc's crack length exceeds its Euclidean perimeter (about 4/pi
+  times it: staircase edges count their steps).
 * ``n_components``: connected inside regions, 8-connected (diagonal neighbours join, as a
   brush stroke's pixels do).
 * ``n_outside_footprint``: outside pixels whose latent cell the rule repaints
