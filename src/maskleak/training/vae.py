@@ -132,7 +132,7 @@ def to_uint8(pixels: torch.Tensor) -> np.ndarray:
     return np.rint(unit.permute(0, 2, 3, 1).cpu().numpy() * 255).astype(np.uint8)
 
 
-def _batch_source(
+def batch_source(
     batches: Iterable[np.ndarray] | Callable[[int], np.ndarray],
 ) -> Callable[[int], np.ndarray]:
     if callable(batches):
@@ -148,7 +148,7 @@ def _batch_source(
     return next_batch
 
 
-def _learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
+def learning_rate(step: int, steps: int, peak: float, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay to 10 % of ``peak`` at the
     last step: the run stops on a fixed budget, and a decayed rate at the end gives better
     final weights than a constant one (the last steps average out the noise of the rest)."""
@@ -208,7 +208,7 @@ def train_vae(
         raise InputError(f"VAE training steps must be >= 1, got {steps}")
     if log_every < 1:
         raise InputError(f"VAE log_every must be >= 1, got {log_every}")
-    next_batch = _batch_source(batches)
+    next_batch = batch_source(batches)
     warmup = min(200, steps // 20) if warmup_steps is None else warmup_steps
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
@@ -221,7 +221,7 @@ def train_vae(
         start = time.perf_counter()
         for step in range(1, steps + 1):
             for group in optimizer.param_groups:
-                group["lr"] = _learning_rate(step, steps, lr, warmup)
+                group["lr"] = learning_rate(step, steps, lr, warmup)
             pixels = to_tensor(_check_images(next_batch(step), f"training batch {step}"))
             posterior = vae.encode(pixels).latent_dist
             decoded = vae.decode(posterior.sample(generator=generator)).sample
