@@ -2,6 +2,7 @@
 # Rules: download -> downsample -> mask -> inpaint -> metrics -> trends -> figures -> report;
 # the mechanism sweep adds "why it leaks" (mechanisms.smk): attribution, switches, figures.
 # the mask-shape sweep adds "leak against mask shape" (mask_shape.smk): fits, figure.
+# snakemake train_tiny_models trains the offline tiny models (training.smk), not by default.
 
 
 from snakemake.utils import min_version
@@ -27,6 +28,7 @@ include: "workflow/rules/analysis.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/mechanisms.smk"
 include: "workflow/rules/mask_shape.smk"
+include: "workflow/rules/training.smk"
 
 
 rule all:

@@ -376,3 +376,26 @@ def test_mask_input_errors() -> None:
         random_masks(2, 32, 32.0, seed=0)  # type: ignore[arg-type]
     with pytest.raises(InputError, match="n must be >= 0"):
         random_masks(-2, 32, 32, seed=0)
+
+
+def test_balanced_crops_alternate_sources_and_shuffle_channels() -> None:
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 256, (40, 50, 3), dtype=np.uint8) for _ in range(2)]
+    landscapes = [rng.integers(0, 256, (48, 40, 3), dtype=np.uint8) for _ in range(3)]
+    for step, source in ((1, photos), (2, landscapes), (7, photos)):
+        got = data.balanced_crops(photos, landscapes, 4, 16, 5, step)
+        plain = data.balanced_crops(photos, landscapes, 4, 16, 5, step, permute_channels=False)
+        crops, _ = crop_batch(source, 4, 16, 16, [5, step])
+        assert np.array_equal(plain, crops)
+        order = np.random.default_rng([5, step, 1]).permutation(3)
+        assert np.array_equal(got, crops[..., order])
+        assert got.flags["C_CONTIGUOUS"]
+    # Another seed, other crops; the same arguments, the same crops.
+    assert not np.array_equal(
+        data.balanced_crops(photos, landscapes, 4, 16, 5, 2),
+        data.balanced_crops(photos, landscapes, 4, 16, 6, 2),
+    )
+    assert np.array_equal(
+        data.balanced_crops(photos, landscapes, 4, 16, 5, 2),
+        data.balanced_crops(photos, landscapes, 4, 16, 5, 2),
+    )

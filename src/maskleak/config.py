@@ -56,6 +56,11 @@ MASK_SHAPE = RESULTS + "/mask_shape.parquet"
 FIGURES = RESULTS + "/figures"
 #: The mask-shape sweep's figure of one model.
 MASK_SHAPE_FIGURE = FIGURES + "/{model}/mask_shape.png"
+#: snakemake train_tiny_models: {component} is a folder of the trained layout
+#: (maskleak.trained_models: vae, unet4, unet9, text_encoder, tokenizer, scheduler).
+TRAINED_COMPONENT = RESULTS + "/training/models/{component}"
+TRAINING_HISTORY = RESULTS + "/training/history/{component}.parquet"
+TRAINING_QUALITY = RESULTS + "/training/quality.parquet"
 LOGS = "logs/{run}"
 BENCHMARKS = "benchmarks/{run}"
 SHARED_LOGS = "logs/shared"

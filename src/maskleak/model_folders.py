@@ -16,6 +16,7 @@ from typing import Any
 from maskleak.errors import InputError
 from maskleak.provenance import public_mode, sha256_file, versions
 from maskleak.tiny_models import build_tiny_pipeline
+from maskleak.trained_models import TRAINED_DIR, assemble_pipeline, component_provenance
 
 #: Written into every model folder this project makes; excluded from the fingerprint.
 RECORD_FILE = "maskleak-model.json"
@@ -72,6 +73,28 @@ def save_tiny_model(dest: str | os.PathLike[str], unet_in_channels: int, seed: i
         raise
 
 
+def save_trained_model(dest: str | os.PathLike[str], unet_in_channels: int, path: str) -> None:
+    """Assemble the trained tiny model with that UNet from the components in ``path``
+    (``maskleak.trained_models``) and save it as a diffusers folder (safetensors)."""
+    target = Path(dest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pipe = assemble_pipeline(path, unet_in_channels)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        record = {
+            "stage": "build_model",
+            "kind": "trained",
+            "unet_in_channels": unet_in_channels,
+            "path": str(path),
+            "components": component_provenance(path, unet_in_channels),
+        }
+        _finish_model_dir(tmp, target, record)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def download_model(
     dest: str | os.PathLike[str], repo_id: str, revision: str, variant: str | None = None
 ) -> None:
@@ -107,7 +130,11 @@ def get_model(spec: Mapping[str, Any], dest: str | os.PathLike[str]) -> None:
     kind = spec.get("kind")
     if kind == "tiny":
         save_tiny_model(dest, int(spec["unet_in_channels"]), int(spec["seed"]))
+    elif kind == "trained":
+        save_trained_model(dest, int(spec["unet_in_channels"]), str(spec.get("path", TRAINED_DIR)))
     elif kind == "hub":
         download_model(dest, spec["repo_id"], spec.get("revision", "main"), spec.get("variant"))
     else:
-        raise InputError(f"models: kind {kind!r} is not built by the workflow (tiny or hub)")
+        raise InputError(
+            f"models: kind {kind!r} is not built by the workflow (tiny, trained or hub)"
+        )

@@ -8,6 +8,7 @@ from snakemake.logging import logger
 from maskleak import code_version
 from maskleak import config as plan_config
 from maskleak import resources as job_resources
+from maskleak import trained_models
 from maskleak import workflow_hints
 from maskleak.schema import validate_config
 from maskleak.why import captions as why_captions
@@ -53,11 +54,20 @@ def library_code(script):
 
 
 def get_model_code(wildcards):
-    """Built (tiny) models are rebuilt when the code that builds them changes; a hub
-    download is not repeated for a library edit."""
-    if PLAN.built_models()[wildcards.model_key]["kind"] != "tiny":
+    """Built (tiny) and assembled (trained) models are remade when the code that makes
+    them changes; a hub download is not repeated for a library edit."""
+    if PLAN.built_models()[wildcards.model_key]["kind"] not in ("tiny", "trained"):
         return ""
     return library_code("get_model.py")
+
+
+def get_model_inputs(wildcards):
+    """A trained model's component files (so new weights remake its folder); nothing for
+    the other kinds."""
+    spec = PLAN.built_models()[wildcards.model_key]
+    if spec["kind"] != "trained":
+        return []
+    return trained_models.component_files(spec["path"], spec["unet_in_channels"])
 
 
 def get_final_outputs():
@@ -182,6 +192,19 @@ def get_inpaint_tasks(wildcards):
 def one_of(names):
     """Regex matching exactly these names; one that matches nothing if there are none."""
     return "|".join(re.escape(name) for name in names) if names else "(?!)"
+
+
+def get_training_settings(wildcards):
+    """The ``training`` section, its defaults filled in by the schema."""
+    return PLAN.config["training"]
+
+
+def get_trained_components():
+    """Every folder of the trained layout that train_tiny_models makes."""
+    return [
+        PLAN.path(plan_config.TRAINED_COMPONENT, component=c)
+        for c in trained_models.COMPONENTS
+    ]
 
 
 def built_model_keys():

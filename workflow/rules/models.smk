@@ -3,6 +3,8 @@ localrules:
 
 
 rule get_model:
+    input:
+        get_model_inputs,
     output:
         directory(plan_config.MODEL_DIR),
     log:

@@ -1,0 +1,118 @@
+"""The trained tiny models' folder layout: what ``snakemake train_tiny_models`` writes,
+what the repository ships in ``resources/trained``, and how a model entry of kind
+``trained`` becomes an ordinary diffusers inpainting folder.
+
+The layout keeps one copy of what the 9- and 4-channel models share::
+
+    <path>/vae/            AutoencoderKL (config.json, safetensors, provenance.json)
+    <path>/unet9/          UNet2DConditionModel, SD-inpainting's 9-channel input
+    <path>/unet4/          UNet2DConditionModel, plain latent diffusion (4 channels)
+    <path>/text_encoder/   CLIPTextModel (the tiny pipeline's, seeded; only "" is encoded)
+    <path>/tokenizer/      CLIPTokenizer (offline vocabulary)
+    <path>/scheduler/      SD 1.5's PNDMScheduler settings
+
+``assemble_pipeline`` loads a UNet and the shared parts with ``from_pretrained`` and puts
+them in a ``StableDiffusionInpaintPipeline``; saved with ``save_pretrained`` it is a folder
+that loads like any checkpoint's, so inpaint jobs take exactly the code path a real model
+takes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from maskleak.errors import InputError
+
+#: Where the repository's trained components live (committed, ~15 MB).
+TRAINED_DIR = "resources/trained"
+
+#: Components the 9- and 4-channel models share.
+SHARED_COMPONENTS = ("vae", "text_encoder", "tokenizer", "scheduler")
+
+#: UNet input channels that have a trained UNet.
+UNET_CHANNELS = (4, 9)
+
+#: Every folder of the layout.
+COMPONENTS = SHARED_COMPONENTS + tuple(f"unet{n}" for n in UNET_CHANNELS)
+
+
+def unet_component(unet_in_channels: int) -> str:
+    """The subfolder of the UNet with ``unet_in_channels`` input channels: unet4, unet9."""
+    if unet_in_channels not in UNET_CHANNELS:
+        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
+    return f"unet{unet_in_channels}"
+
+
+def component_dirs(path: str | Path, unet_in_channels: int) -> list[Path]:
+    """The component folders one trained model is assembled from, UNet first."""
+    root = Path(path)
+    return [root / unet_component(unet_in_channels)] + [root / c for c in SHARED_COMPONENTS]
+
+
+def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
+    """Every file of the components :func:`assemble_pipeline` reads, sorted, so a
+    workflow rule reruns when any of them changes; a missing component folder is an
+    InputError naming it."""
+    files: list[str] = []
+    for folder in component_dirs(path, unet_in_channels):
+        if not folder.is_dir():
+            raise InputError(
+                f"trained model: no component folder {folder} (train with "
+                "`snakemake train_tiny_models`, or restore resources/trained from git)"
+            )
+        files += [str(f) for f in folder.rglob("*") if f.is_file()]
+    return sorted(files)
+
+
+def write_shared_text_parts(folder: str | Path, seed: int) -> None:
+    """Save the tiny pipeline's text encoder, tokenizer and scheduler (seeded with
+    ``seed``, as ``build_tiny_pipeline`` makes them) as the layout's ``text_encoder``,
+    ``tokenizer`` and ``scheduler`` subfolders. The UNets are trained against this text
+    encoder's embedding of the empty prompt, so it ships with them."""
+    from maskleak.tiny_models import build_tiny_pipeline
+
+    root = Path(folder)
+    pipe = build_tiny_pipeline(9, seed)
+    pipe.text_encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
+    pipe.tokenizer.save_pretrained(root / "tokenizer")
+    pipe.scheduler.save_pretrained(root / "scheduler")
+
+
+def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
+    """The ``StableDiffusionInpaintPipeline`` of the trained model with that UNet, every
+    component loaded from ``path`` with ``from_pretrained`` (local files only)."""
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionInpaintPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextModel, CLIPTokenizer
+
+    unet_dir, vae_dir, text_dir, tokenizer_dir, scheduler_dir = component_dirs(
+        path, unet_in_channels
+    )
+    component_files(path, unet_in_channels)  # every folder there, or a clear error
+    return StableDiffusionInpaintPipeline(
+        vae=AutoencoderKL.from_pretrained(vae_dir, local_files_only=True),
+        text_encoder=CLIPTextModel.from_pretrained(text_dir, local_files_only=True),
+        tokenizer=CLIPTokenizer.from_pretrained(tokenizer_dir, local_files_only=True),
+        unet=UNet2DConditionModel.from_pretrained(unet_dir, local_files_only=True),
+        scheduler=PNDMScheduler.from_pretrained(scheduler_dir, local_files_only=True),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def component_provenance(path: str | Path, unet_in_channels: int) -> dict[str, Any]:
+    """Each component's ``provenance.json`` (the trained VAE and UNet write one), by
+    component name, for the assembled folder's record."""
+    import json
+
+    records: dict[str, Any] = {}
+    for folder in component_dirs(path, unet_in_channels):
+        record = folder / "provenance.json"
+        if record.is_file():
+            records[folder.name] = json.loads(record.read_text())
+    return records

@@ -1,0 +1,118 @@
+"""The trained layout and the ``trained`` model kind: components assembled into a diffusers
+folder that inpaints exactly as a folder saved whole does, and clear errors for a layout
+with a component missing.
+
+The layout here is made from the tiny (untrained) pipeline's own components, so the
+assembled model must give the very pixels that pipeline gives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maskleak.errors import InputError
+from maskleak.model_folders import RECORD_FILE, get_model, save_tiny_model
+from maskleak.tiny_models import build_tiny_pipeline
+from maskleak.trained_models import (
+    COMPONENTS,
+    assemble_pipeline,
+    component_files,
+    write_shared_text_parts,
+)
+
+
+@pytest.fixture(scope="module")
+def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The trained layout, filled with the seed-0 tiny pipelines' components."""
+    root = tmp_path_factory.mktemp("trained")
+    write_shared_text_parts(root, 0)
+    for channels in (9, 4):
+        pipe = build_tiny_pipeline(channels, 0)
+        pipe.unet.save_pretrained(root / f"unet{channels}", safe_serialization=True)
+    build_tiny_pipeline(9, 0).vae.save_pretrained(root / "vae", safe_serialization=True)
+    (root / "vae" / "provenance.json").write_text(json.dumps({"stage": "train_vae", "seed": 0}))
+    return root
+
+
+def _inpaint(folder: Path) -> np.ndarray:
+    from diffusers import StableDiffusionInpaintPipeline
+    from PIL import Image
+
+    pipe = StableDiffusionInpaintPipeline.from_pretrained(folder, local_files_only=True)
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8))
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:24, 16:40] = 255
+    out = pipe(
+        prompt="",
+        image=image,
+        mask_image=Image.fromarray(mask),
+        height=32,
+        width=48,
+        strength=1.0,
+        num_inference_steps=3,
+        guidance_scale=0.0,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    )
+    return np.asarray(out.images[0])
+
+
+def test_layout_has_every_component(layout: Path) -> None:
+    assert sorted(p.name for p in layout.iterdir()) == sorted(COMPONENTS)
+    files = component_files(layout, 9)
+    assert str(layout / "unet9" / "config.json") in files
+    assert str(layout / "vae" / "diffusion_pytorch_model.safetensors") in files
+    assert not any("unet4" in f for f in files)
+    assert files == sorted(files)
+
+
+@pytest.mark.parametrize("channels", [9, 4])
+def test_assembled_folder_inpaints_as_the_whole_pipeline_does(
+    layout: Path, tmp_path: Path, channels: int
+) -> None:
+    assembled = tmp_path / "assembled"
+    get_model({"kind": "trained", "unet_in_channels": channels, "path": str(layout)}, assembled)
+    whole = tmp_path / "whole"
+    save_tiny_model(whole, channels, 0)
+    assert np.array_equal(_inpaint(assembled), _inpaint(whole))
+    record = json.loads((assembled / RECORD_FILE).read_text())
+    assert record["kind"] == "trained"
+    assert record["unet_in_channels"] == channels
+    assert record["path"] == str(layout)
+    # The VAE's training record travels into the folder's own record.
+    assert record["components"] == {"vae": {"stage": "train_vae", "seed": 0}}
+
+
+def test_assembled_components_are_the_saved_ones(layout: Path) -> None:
+    pipe = assemble_pipeline(layout, 4)
+    reference = build_tiny_pipeline(4, 0)
+    for name in ("unet", "vae", "text_encoder"):
+        got, want = getattr(pipe, name).state_dict(), getattr(reference, name).state_dict()
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[k], want[k]) for k in got)
+
+
+def test_missing_component_is_named(layout: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "partial"
+    shutil.copytree(layout, partial)
+    shutil.rmtree(partial / "unet9")
+    with pytest.raises(InputError, match=r"no component folder .*partial/unet9"):
+        component_files(partial, 9)
+    dest = tmp_path / "model"
+    with pytest.raises(InputError, match="unet9"):
+        get_model({"kind": "trained", "unet_in_channels": 9, "path": str(partial)}, dest)
+    assert not dest.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".model")] == []
+    # The 4-channel model needs no unet9.
+    assert component_files(partial, 4)
+
+
+def test_unknown_unet_channels_refused(layout: Path) -> None:
+    with pytest.raises(InputError, match="unet_in_channels must be 4 or 9, got 5"):
+        component_files(layout, 5)

@@ -1,0 +1,51 @@
+# Trained tiny models (issue 12): snakemake train_tiny_models --cores all, not part of the
+# default run. The VAE first, then the 9- and 4-channel UNets on its latents, one thread
+# each so the two train side by side on 2 cores; all from training.seed, deterministic at a
+# given thread count. Outputs are results/<run>/training/models/<component> in the layout
+# of the committed resources/trained.
+
+
+localrules:
+    train_tiny_models,
+
+
+rule train_tiny_models:
+    input:
+        get_trained_components(),
+        PLAN.path(plan_config.TRAINING_QUALITY),
+
+
+rule training_text_parts:
+    output:
+        text_encoder=directory(
+            PLAN.path(plan_config.TRAINED_COMPONENT, component="text_encoder")
+        ),
+        tokenizer=directory(
+            PLAN.path(plan_config.TRAINED_COMPONENT, component="tokenizer")
+        ),
+        scheduler=directory(
+            PLAN.path(plan_config.TRAINED_COMPONENT, component="scheduler")
+        ),
+    log:
+        f"{LOGS}/training/text_parts.log",
+    params:
+        training=get_training_settings,
+        code=library_code("training_text_parts.py"),
+    script:
+        "../scripts/training_text_parts.py"
+
+
+rule train_vae:
+    output:
+        model=directory(PLAN.path(plan_config.TRAINED_COMPONENT, component="vae")),
+        history=PLAN.path(plan_config.TRAINING_HISTORY, component="vae"),
+    log:
+        f"{LOGS}/training/vae.log",
+    benchmark:
+        f"{BENCHMARKS}/training/vae.tsv"
+    threads: 2
+    params:
+        training=get_training_settings,
+        code=library_code("train_vae.py"),
+    script:
+        "../scripts/train_vae.py"

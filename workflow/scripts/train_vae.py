@@ -1,0 +1,11 @@
+from maskleak.logs import log_to
+from maskleak.training.stages import train_vae_stage
+
+with log_to(snakemake.log[0]):
+    train_vae_stage(
+        snakemake.params.training,
+        snakemake.output.model,
+        snakemake.output.history,
+        snakemake.threads,
+        snakemake.params.code,
+    )
