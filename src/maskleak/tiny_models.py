@@ -57,47 +57,34 @@ def sd15_scheduler() -> Any:
     )
 
 
-def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
-    """A small Stable-Diffusion-shaped inpainting pipeline: UNet and text encoder with
-    seeded random weights, and the exact block-mean VAE of :func:`set_block_mean_vae`.
+def tiny_unet_config(in_channels: int) -> dict[str, Any]:
+    """The ``UNet2DConditionModel(**kwargs)`` keyword arguments of the tiny pipeline's UNet:
+    SD's block types and cross-attention, 2 levels of (32, 64) channels, one resnet per
+    block, 32-wide text embeddings. ``in_channels`` 9 is the inpainting layout (noisy
+    latents, mask, masked-image latents), 4 the plain text-to-image one."""
+    if in_channels not in (4, 9):
+        raise InputError(f"unet_in_channels must be 4 or 9, got {in_channels!r}")
+    return {
+        "sample_size": 32,
+        "in_channels": in_channels,
+        "out_channels": 4,
+        "layers_per_block": 1,
+        "block_out_channels": (32, 64),
+        "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+        "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+        "cross_attention_dim": 32,
+        "attention_head_dim": 8,
+    }
 
-    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
-    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
-    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
-    pipeline blends image latents back outside the mask at every step."""
+
+def build_tiny_text_encoder(seed: int) -> tuple[Any, Any]:
+    """``(text_encoder, tokenizer)`` exactly as ``build_tiny_pipeline(_, seed)`` has them:
+    a 2-layer, 32-wide ``CLIPTextModel`` whose weights are fixed by ``torch.manual_seed(seed
+    + 2)`` just before construction, and the offline CLIP tokenizer (77 tokens)."""
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    if unet_in_channels not in (4, 9):
-        raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
     tokenizer, vocab = _offline_tokenizer()
-    torch.manual_seed(seed)
-    unet = UNet2DConditionModel(
-        sample_size=32,
-        in_channels=unet_in_channels,
-        out_channels=4,
-        layers_per_block=1,
-        block_out_channels=(32, 64),
-        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-        cross_attention_dim=32,
-        attention_head_dim=8,
-    )
-    vae = AutoencoderKL(
-        in_channels=3,
-        out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
-        block_out_channels=(8, 8, 8, 8),
-        latent_channels=4,
-        norm_num_groups=1,
-        layers_per_block=1,
-        mid_block_add_attention=False,
-        sample_size=256,
-        scaling_factor=SD_LATENT_SCALE,
-    )
-    set_block_mean_vae(vae)
     torch.manual_seed(seed + 2)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
@@ -112,6 +99,40 @@ def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
             pad_token_id=vocab["<|endoftext|>"],
         )
     )
+    return text_encoder, tokenizer
+
+
+def build_tiny_pipeline(unet_in_channels: int, seed: int) -> InpaintPipeline:
+    """A small Stable-Diffusion-shaped inpainting pipeline: UNet and text encoder with
+    seeded random weights, and the exact block-mean VAE of :func:`set_block_mean_vae`.
+
+    Same classes, latent layout (4 channels, 8x VAE) and scheduler as SD 1.5, so the
+    pipeline runs exactly the code a real checkpoint runs. ``unet_in_channels`` 9 mimics the
+    SD inpainting checkpoint; 4 mimics a plain text-to-image checkpoint, for which the
+    pipeline blends image latents back outside the mask at every step. The UNet is
+    :func:`tiny_unet_config`'s, seeded by ``torch.manual_seed(seed)``; the text encoder
+    :func:`build_tiny_text_encoder`'s."""
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionInpaintPipeline, UNet2DConditionModel
+
+    config = tiny_unet_config(unet_in_channels)
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**config)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(8, 8, 8, 8),
+        latent_channels=4,
+        norm_num_groups=1,
+        layers_per_block=1,
+        mid_block_add_attention=False,
+        sample_size=256,
+        scaling_factor=SD_LATENT_SCALE,
+    )
+    set_block_mean_vae(vae)
+    text_encoder, tokenizer = build_tiny_text_encoder(seed)
     return StableDiffusionInpaintPipeline(
         vae=vae,
         text_encoder=text_encoder,
