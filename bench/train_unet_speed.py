@@ -36,8 +36,8 @@ from pathlib import Path
 import torch
 from _report import emit, quiet, table
 
+from maskleak.training.folders import parameter_count
 from maskleak.training.unet import build_unet, train_unet
-from maskleak.training.vae import parameter_count
 
 
 def random_dataset(rows: int, latent_px: int) -> dict[str, torch.Tensor]:

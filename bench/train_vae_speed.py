@@ -23,7 +23,8 @@ import numpy as np
 import torch
 from _report import emit, quiet, table
 
-from maskleak.training.vae import build_vae, parameter_count, train_vae, vae_config
+from maskleak.training.folders import parameter_count
+from maskleak.training.vae import build_vae, train_vae, vae_config
 
 CANDIDATES = ("8,16,32,32", "16,32,64,64", "32,64,128,128")
 

@@ -20,12 +20,14 @@ from maskleak.provenance import pixel_sha256
 from maskleak.sources import SKIMAGE_FILES, fetch_image
 from maskleak.training import data
 from maskleak.training.data import (
+    COPY_MAD,
     EVAL_PHOTOS,
     EXCLUDED_PHOTOS,
     MASK_KINDS,
     PHOTO_LICENCES,
     TRAIN_LANDSCAPE_SEEDS,
     TRAIN_PHOTOS,
+    copy_distance,
     crop_batch,
     landscape_size,
     load_photo,
@@ -40,9 +42,6 @@ from maskleak.training.data import (
 REPO = Path(__file__).resolve().parents[1]
 #: skimage.data entries that are helpers, not image samples.
 SKIMAGE_HELPERS = {"download_all", "file_hash", "lbp_frontal_face_cascade_filename", "data_dir"}
-#: Mean absolute difference (0..255) below which two same-size images count as copies.
-#: Copies measure 0 (see the controls below); unrelated training/eval pairs 15 and up.
-COPY_MAD = 8.0
 
 
 @pytest.fixture(scope="module")
@@ -61,13 +60,6 @@ def eval_images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarra
         fetch_image(spec, folder / f"{name}.png", name)
         images[name] = np.asarray(Image.open(folder / f"{name}.png").convert("RGB"))
     return images
-
-
-def _mad_to(train: np.ndarray, other: np.ndarray) -> float:
-    """Mean |train - other| after resizing ``other`` to ``train``'s size (PIL bicubic)."""
-    size = (train.shape[1], train.shape[0])
-    resized = np.asarray(Image.fromarray(other).resize(size, Image.Resampling.BICUBIC))
-    return float(np.abs(train.astype(np.int64) - resized).mean())
 
 
 # ----------------------------------------------------------------------- photos, licences
@@ -141,9 +133,9 @@ def test_copy_check_detects_an_eval_image(eval_images: dict[str, np.ndarray]) ->
     import skimage.data
 
     cat = shrink(np.asarray(skimage.data.cat()))
-    assert _mad_to(cat, eval_images["chelsea"]) < COPY_MAD
+    assert copy_distance(cat, eval_images["chelsea"]) < COPY_MAD
     land = shrink(generate_landscape(1, 640, 480)[0])
-    assert _mad_to(land, eval_images["landscape_1"]) < COPY_MAD
+    assert copy_distance(land, eval_images["landscape_1"]) < COPY_MAD
 
 
 def test_no_training_image_is_an_eval_image(
@@ -152,11 +144,11 @@ def test_no_training_image_is_an_eval_image(
     images, _ = train_set
     for i, image in enumerate(images):
         for name, other in eval_images.items():
-            assert _mad_to(image, other) > COPY_MAD, (i, name)
+            assert copy_distance(image, other) > COPY_MAD, (i, name)
     for photo_name in TRAIN_PHOTOS:  # and at the photos' bundled sizes
         photo = load_photo(photo_name)
         for name, other in eval_images.items():
-            assert _mad_to(photo, other) > COPY_MAD, (photo_name, name)
+            assert copy_distance(photo, other) > COPY_MAD, (photo_name, name)
 
 
 # ------------------------------------------------------------------------ training_images

@@ -181,7 +181,8 @@ def test_write_quality_files(
     assert record is not None
     assert record["settings"]["steps"] == 10 and record["settings"]["strength"] == 1.0
     assert record["parameters"] == {"images": ["ls3"]}
-    assert record["columns"]["bb_psnr_outside"].startswith("dB, BrushBench")
+    assert record["columns"]["bb_psnr_outside"] == COLUMNS["bb_psnr_outside"]
+    assert record["columns"]["bb_psnr_outside"].startswith("dB: BrushBench")
     on_disk = json.loads(path.with_suffix(".json").read_text())
     entry = on_disk["models"]["tiny9"]
     inside = entry["inside_vs_mean_fill"]
@@ -219,3 +220,19 @@ def test_bad_input_named(tiny_models: dict[int, Path], image: np.ndarray) -> Non
         outside_report(missing, {"ls3": image}, empty)
     with pytest.raises(InputError, match="model folder .*no-such-model"):
         outside_report(missing, {"ls3": image}, seeds=[0])
+
+
+def test_columns_come_from_the_schema_yaml() -> None:
+    """One source of truth: every reported column is documented in
+    workflow/schemas/inpaint_quality.columns.yaml, with a unit and a definition."""
+    import yaml
+
+    schema = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[1] / "workflow/schemas/inpaint_quality.columns.yaml"
+        ).read_text()
+    )
+    names = [c["name"] for c in schema["columns"]]
+    assert schema["table"] == "inpaint_quality"
+    assert list(COLUMNS) == names
+    assert all(c["definition"].strip() and c["dtype"] for c in schema["columns"])

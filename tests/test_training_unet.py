@@ -19,13 +19,13 @@ from PIL import Image
 from maskleak.errors import InputError
 from maskleak.tiny_models import build_tiny_pipeline, tiny_unet_config
 from maskleak.training.data import crop_batch, mask_batch, training_images
+from maskleak.training.folders import save_component
 from maskleak.training.unet import (
     TIMESTEP_GRID,
     build_unet,
     denoising_loss,
     empty_prompt_embeddings,
     latent_dataset,
-    save_unet,
     train_unet,
     unet_input,
 )
@@ -309,7 +309,7 @@ def test_saved_folder_reloads_with_identical_outputs(trained, embeddings, tmp_pa
     from diffusers import UNet2DConditionModel
 
     unet, history, _ = trained
-    folder = save_unet(unet, tmp_path / "unet", {"seed": 0, "steps": len(history)})
+    folder = save_component(unet, tmp_path / "unet", {"seed": 0, "steps": len(history)})
     assert (folder / "diffusion_pytorch_model.safetensors").is_file()
     assert not (folder / "diffusion_pytorch_model.bin").exists()
     umask = os.umask(0o022)

@@ -15,14 +15,15 @@ import pytest
 import torch
 
 from maskleak.errors import InputError
+from maskleak.training.folders import parameter_count, save_component
 from maskleak.training.vae import (
     block_mean,
     build_vae,
-    parameter_count,
+    latent_std,
+    normalise_latent_scale,
     psnr,
     quality_report,
     reconstruct,
-    save_vae,
     to_tensor,
     to_uint8,
     train_vae,
@@ -182,7 +183,7 @@ def test_saved_folder_reloads_with_identical_reconstructions(trained, tmp_path: 
     from diffusers import AutoencoderKL
 
     vae, history, _ = trained
-    folder = save_vae(vae, tmp_path / "vae", {"seed": 0, "steps": len(history)})
+    folder = save_component(vae, tmp_path / "vae", {"seed": 0, "steps": len(history)})
     assert (folder / "diffusion_pytorch_model.safetensors").is_file()
     assert not (folder / "diffusion_pytorch_model.bin").exists()
     record = json.loads((folder / "provenance.json").read_text())
@@ -251,3 +252,21 @@ def test_block_mean_init_needs_one_norm_group() -> None:
         build_vae(0, vae_config((16, 32, 64, 64), norm_num_groups=2), init="block_mean")
     with pytest.raises(InputError, match="VAE init must be one of"):
         build_vae(0, init="pretrained")
+
+
+def test_latent_scale_normalised_without_changing_reconstructions(trained) -> None:
+    vae = trained[0]
+    images = np.concatenate(
+        [smooth_batch(), np.random.default_rng(4).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)]
+    )
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    decoded = reconstruct(vae, images)
+    std = latent_std(vae, images)
+    k = normalise_latent_scale(vae, images)
+    try:
+        assert k == pytest.approx((1 / 0.18215) / std)
+        assert latent_std(vae, images) == pytest.approx(1 / 0.18215, rel=1e-5)
+        assert np.abs(reconstruct(vae, images).astype(int) - decoded).max() <= 1
+        assert psnr(reconstruct(vae, images), decoded) > 60
+    finally:
+        vae.load_state_dict(before)

@@ -60,7 +60,9 @@ MASK_SHAPE_FIGURE = FIGURES + "/{model}/mask_shape.png"
 #: (maskleak.trained_models: vae, unet4, unet9, text_encoder, tokenizer, scheduler).
 TRAINED_COMPONENT = RESULTS + "/training/models/{component}"
 TRAINING_HISTORY = RESULTS + "/training/history/{component}.parquet"
-TRAINING_QUALITY = RESULTS + "/training/quality.parquet"
+#: {table}: vae_quality, denoising, inpaint_quality (+ its .json); the bars: quality.json.
+TRAINING_TABLE = RESULTS + "/training/{table}.parquet"
+TRAINING_SUMMARY = RESULTS + "/training/quality.json"
 LOGS = "logs/{run}"
 BENCHMARKS = "benchmarks/{run}"
 SHARED_LOGS = "logs/shared"

@@ -60,7 +60,11 @@ def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
                 f"trained model: no component folder {folder} (train with "
                 "`snakemake train_tiny_models`, or restore resources/trained from git)"
             )
-        files += [str(f) for f in folder.rglob("*") if f.is_file()]
+        # Hidden files (Snakemake's .snakemake_timestamp in a freshly trained layout)
+        # are bookkeeping, not model content.
+        files += [
+            str(f) for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")
+        ]
     return sorted(files)
 
 
@@ -69,13 +73,13 @@ def write_shared_text_parts(folder: str | Path, seed: int) -> None:
     ``seed``, as ``build_tiny_pipeline`` makes them) as the layout's ``text_encoder``,
     ``tokenizer`` and ``scheduler`` subfolders. The UNets are trained against this text
     encoder's embedding of the empty prompt, so it ships with them."""
-    from maskleak.tiny_models import build_tiny_pipeline
+    from maskleak.tiny_models import build_tiny_text_encoder, sd15_scheduler
 
     root = Path(folder)
-    pipe = build_tiny_pipeline(9, seed)
-    pipe.text_encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
-    pipe.tokenizer.save_pretrained(root / "tokenizer")
-    pipe.scheduler.save_pretrained(root / "scheduler")
+    text_encoder, tokenizer = build_tiny_text_encoder(seed)
+    text_encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
+    tokenizer.save_pretrained(root / "tokenizer")
+    sd15_scheduler().save_pretrained(root / "scheduler")
 
 
 def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:

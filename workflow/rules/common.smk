@@ -207,6 +207,18 @@ def get_trained_components():
     ]
 
 
+def get_training_quality_inputs(wildcards):
+    """The trained layout's folders and the run's downsampled images (held out)."""
+    inputs = {
+        f"component_{c}": p
+        for c, p in zip(trained_models.COMPONENTS, get_trained_components())
+    }
+    inputs.update(
+        {f"image_{i}": PLAN.path(plan_config.IMAGE, image=i) for i in PLAN.images}
+    )
+    return inputs
+
+
 def built_model_keys():
     return one_of(list(PLAN.built_models()))
 

@@ -12,7 +12,7 @@ localrules:
 rule train_tiny_models:
     input:
         get_trained_components(),
-        PLAN.path(plan_config.TRAINING_QUALITY),
+        PLAN.path(plan_config.TRAINING_SUMMARY),
 
 
 rule training_text_parts:
@@ -49,3 +49,52 @@ rule train_vae:
         code=library_code("train_vae.py"),
     script:
         "../scripts/train_vae.py"
+
+
+rule train_unet:
+    input:
+        vae=PLAN.path(plan_config.TRAINED_COMPONENT, component="vae"),
+        text_encoder=PLAN.path(plan_config.TRAINED_COMPONENT, component="text_encoder"),
+        tokenizer=PLAN.path(plan_config.TRAINED_COMPONENT, component="tokenizer"),
+    output:
+        model=directory(
+            PLAN.path(
+                plan_config.TRAINED_COMPONENT, component="unet{unet_in_channels}"
+            )
+        ),
+        history=PLAN.path(
+            plan_config.TRAINING_HISTORY, component="unet{unet_in_channels}"
+        ),
+    log:
+        f"{LOGS}/training/unet{{unet_in_channels}}.log",
+    benchmark:
+        f"{BENCHMARKS}/training/unet{{unet_in_channels}}.tsv"
+    wildcard_constraints:
+        unet_in_channels="4|9",
+    threads: 1
+    params:
+        training=get_training_settings,
+        code=library_code("train_unet.py"),
+    script:
+        "../scripts/train_unet.py"
+
+
+rule training_quality:
+    input:
+        unpack(get_training_quality_inputs),
+    output:
+        vae=PLAN.path(plan_config.TRAINING_TABLE, table="vae_quality"),
+        denoising=PLAN.path(plan_config.TRAINING_TABLE, table="denoising"),
+        inpaint=PLAN.path(plan_config.TRAINING_TABLE, table="inpaint_quality"),
+        summary=PLAN.path(plan_config.TRAINING_SUMMARY),
+    log:
+        f"{LOGS}/training/quality.log",
+    benchmark:
+        f"{BENCHMARKS}/training/quality.tsv"
+    threads: 2
+    params:
+        training=get_training_settings,
+        layout=PLAN.path(plan_config.TRAINED_COMPONENT, component=""),
+        code=library_code("training_quality.py"),
+    script:
+        "../scripts/training_quality.py"

@@ -1,5 +1,5 @@
 from maskleak.logs import log_to
-from maskleak.training.stages import train_vae_stage
+from maskleak.training.stages.vae_stage import train_vae_stage
 
 with log_to(snakemake.log[0]):
     train_vae_stage(

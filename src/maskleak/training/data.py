@@ -256,6 +256,22 @@ def training_images(
     return images, provenance
 
 
+#: Mean absolute difference (0..255) below which two images count as copies of each
+#: other (:func:`copy_distance`): copies measure 0 (skimage's cat against the evaluation
+#: chelsea, a regenerated landscape 1 against landscape_1), unrelated pairs 15 and up.
+COPY_MAD = 8.0
+
+
+def copy_distance(train: np.ndarray, other: np.ndarray) -> float:
+    """Mean |train - other| over pixels and channels, in 8-bit levels, after resizing
+    ``other`` (uint8 (H, W, 3)) to ``train``'s size with PIL bicubic: near 0 when one is
+    a resized copy of the other, whatever their sizes. Below :data:`COPY_MAD` an
+    evaluation image would not be held out."""
+    size = (train.shape[1], train.shape[0])
+    resized = np.asarray(Image.fromarray(other).resize(size, Image.Resampling.BICUBIC))
+    return float(np.abs(train.astype(np.int64) - resized).mean())
+
+
 # -------------------------------------------------------------------------------- crops
 
 
@@ -279,7 +295,7 @@ def _check_images(images: Sequence[np.ndarray], height: int, width: int) -> None
 
 
 def crop_batch(
-    images: Sequence[np.ndarray], n: int, height: int, width: int, seed: int
+    images: Sequence[np.ndarray], n: int, height: int, width: int, seed: int | Sequence[int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """``n`` random crops and where each came from.
 
@@ -311,7 +327,7 @@ def crop_batch(
 
 
 def random_crops(
-    images: Sequence[np.ndarray], n: int, height: int, width: int, seed: int
+    images: Sequence[np.ndarray], n: int, height: int, width: int, seed: int | Sequence[int]
 ) -> np.ndarray:
     """(n, height, width, 3) uint8 random crops of ``images``: ``crop_batch`` without the
     positions (uniform image choice, uniform position, left-right flip with p = 1/2)."""
@@ -339,7 +355,7 @@ def balanced_crops(
     image (a trained VAE should not care which channel is red)."""
     step = check_int(step, "step", 0)
     source = photos if step % 2 else landscapes
-    crops = crop_batch(source, n, size, size, [seed, step])[0]  # type: ignore[arg-type]
+    crops = crop_batch(source, n, size, size, [seed, step])[0]
     if not permute_channels:
         return crops
     order = np.random.default_rng([seed, step, 1]).permutation(3)

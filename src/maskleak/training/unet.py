@@ -23,13 +23,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from maskleak.errors import InputError
-from maskleak.training.vae import learning_rate, parameter_count, to_tensor
+from maskleak.training.vae import learning_rate, to_tensor
 
 if TYPE_CHECKING:
     import torch
@@ -473,27 +472,3 @@ def history_summary(history: list[dict[str, float]], window: int = 100) -> dict[
         f"last_{len(tail)}_mean_loss": float(np.mean([row["loss"] for row in tail])),
         "train_seconds": round(history[-1]["seconds"], 1),
     }
-
-
-def save_unet(unet: Unet, folder: str | Path, provenance: Mapping[str, Any]) -> Path:
-    """Save ``unet`` as a diffusers folder (``config.json`` and
-    ``diffusion_pytorch_model.safetensors``, what ``UNet2DConditionModel.from_pretrained``
-    and a pipeline's ``unet/`` subfolder load) plus ``provenance.json``: ``provenance``
-    (seed, steps, loss summary, data, ... as the caller records them) with the model
-    config, parameter count and versions added. Files get the mode a plain ``open``
-    gives (``provenance.public_mode``). Returns the folder."""
-    from maskleak.provenance import public_mode, versions, write_json
-
-    target = Path(folder)
-    unet.save_pretrained(target, safe_serialization=True)
-    # safetensors writes its file private (0600); a saved model is an output like any other.
-    for path in target.iterdir():
-        public_mode(path, directory=path.is_dir())
-    record = {
-        **dict(provenance),
-        "config": {k: v for k, v in unet.config.items() if not k.startswith("_")},
-        "parameters": parameter_count(unet),
-        "versions": versions(),
-    }
-    write_json(target / "provenance.json", record)
-    return target

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -205,11 +204,6 @@ def block_mean_init(vae: Vae, const: float = 100.0, bias: float = 20.0) -> None:
                 identity(up.conv)
         signal_norm(dec.conv_norm_out)
         signal_out(dec.conv_out)
-
-
-def parameter_count(vae: torch.nn.Module) -> int:
-    """Number of trainable scalars (float32, so 4 bytes each in a safetensors file)."""
-    return sum(p.numel() for p in vae.parameters())
 
 
 def _check_images(images: np.ndarray, what: str) -> np.ndarray:
@@ -401,6 +395,33 @@ def latent_std(vae: Vae, images_uint8: np.ndarray) -> float:
     return float(torch.cat([m.flatten() for m in means]).std())
 
 
+def normalise_latent_scale(vae: Vae, images_uint8: np.ndarray) -> float:
+    """Rescale ``vae``'s latent space in place so the posterior means of ``images_uint8``
+    have std 1 / ``SCALING_FACTOR`` (5.49), the std SD's VAE latents have; return the
+    factor k applied. Reconstructions do not change.
+
+    Why: the UNets learn on scaled latents (``latent * scaling_factor``), and the
+    scheduler's noise is sized for unit std there. SD fixed its factor to fit its VAE; here
+    the factor must stay SD's 0.18215, because the study's 0.11.1 pipeline hard-codes it,
+    so the latents are fitted to the factor instead.
+
+    How: exactly, through the two 1x1 convs around the latent: ``quant_conv``'s mean rows
+    (weights and bias) times k, its log-variance rows' bias plus 2 log k (the posterior
+    std scales with its mean), and ``post_quant_conv``'s input weights divided by k, so
+    the decoder sees the same input as before."""
+    import torch
+
+    std = latent_std(vae, images_uint8)
+    k = (1 / SCALING_FACTOR) / std
+    with torch.no_grad():
+        quant, post = vae.quant_conv, vae.post_quant_conv
+        quant.weight[:LATENT_CHANNELS] *= k
+        quant.bias[:LATENT_CHANNELS] *= k
+        quant.bias[LATENT_CHANNELS:] += 2 * math.log(k)
+        post.weight /= k
+    return float(k)
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio of two uint8 images or stacks of the same shape, in dB:
     10 * log10(255^2 / MSE), the MSE taken per element (every channel value of every
@@ -475,22 +496,3 @@ def history_summary(history: list[dict[str, float]], window: int = 100) -> dict[
         },
         "train_seconds": round(history[-1]["seconds"], 1),
     }
-
-
-def save_vae(vae: Vae, folder: str | Path, provenance: Mapping[str, Any]) -> Path:
-    """Save ``vae`` as a diffusers folder (``config.json`` and
-    ``diffusion_pytorch_model.safetensors``) plus ``provenance.json``: ``provenance``
-    (seed, steps, loss summary, data, ... as the caller records them) with the model
-    config and versions added. Returns the folder."""
-    from maskleak.provenance import versions, write_json
-
-    target = Path(folder)
-    vae.save_pretrained(target, safe_serialization=True)
-    record = {
-        **dict(provenance),
-        "config": {k: v for k, v in vae.config.items() if not k.startswith("_")},
-        "parameters": parameter_count(vae),
-        "versions": versions(),
-    }
-    write_json(target / "provenance.json", record)
-    return target

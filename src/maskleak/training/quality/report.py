@@ -1,4 +1,4 @@
-"""Quality of a (trained) tiny inpainting pipeline on held-out images: issue 12's UNet bars.
+"""The quality report's rows: a (trained) tiny inpainting pipeline on held-out images.
 
 Any diffusers inpainting folder is measured the same way, 4- or 9-channel UNet alike: at
 strength 1.0, 10 steps, guidance 0, the empty prompt and the folder's own scheduler, with
@@ -35,7 +35,6 @@ selected pixels and their 3 channels, divided by pixels x 3), in 8-bit levels^2.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,13 @@ from typing import Any
 import numpy as np
 
 from maskleak.errors import InputError
+from maskleak.training.quality.measures import (
+    bb_psnr_db,
+    masked_mse,
+    mean_fill,
+    psnr_db,
+    ratio,
+)
 
 #: The call every row measures (issue 12: "at strength 1").
 STRENGTH = 1.0
@@ -52,31 +58,6 @@ STEPS = 10
 GUIDANCE_SCALE = 0.0
 PROMPT = ""
 DEFAULT_SEEDS = (0,)
-
-#: Bar 1: mse_inside <= this x mse_inside_mean_fill (issue 12, "Quality bars").
-INSIDE_OVER_MEAN_FILL_BAR = 2.0
-#: Bar 2, "far below the untrained model's", made a number: mse_inside <= this x the
-#: untrained reference's mse_inside.
-FAR_BELOW_REFERENCE_FACTOR = 0.5
-
-#: BrushBench's background PSNR of SD 1.5 inpainting (BrushNet, Ju et al. 2024,
-#: arXiv:2403.06976; the benchmark's evaluate script: images in [0, 1], squared error
-#: SUMMED over RGB per pixel, averaged over the unmasked pixels, PSNR with peak 1, the
-#: per-image PSNRs averaged). The project's notes quote two of the paper's numbers:
-#: 18.04 dB (/work/shared/NOTES-diffusers.md) and about 21.5 dB (STUDY.md); issue 12
-#: states the range as 18-22 dB, which covers both.
-BRUSHBENCH_SD15_INPAINTING_BB_PSNR_DB = (18.04, 21.5)
-BRUSHBENCH_BB_PSNR_RANGE_DB = (18.0, 22.0)
-BRUSHBENCH_SOURCE = (
-    "BrushNet (Ju et al. 2024, arXiv:2403.06976), BrushBench background PSNR of SD 1.5 "
-    "inpainting: 18.04 dB (NOTES-diffusers.md) and ~21.5 dB (STUDY.md); range as issue 12 "
-    "states it"
-)
-
-#: BrushBench's PSNR for an MSE below 1e-10 (its calculate_psnr), as in
-#: maskleak.metrics.decompose.
-BB_PSNR_IDENTICAL = 1000.0
-_BB_MIN_MSE = 1.0e-10
 
 #: The study's masks drawn on each held-out image when the caller gives none, in the
 #: config grammar of an experiment (maskleak.mask_specs.read_masks): the study's discs at
@@ -90,119 +71,10 @@ DEFAULT_MASKS: dict[str, Any] = {
     ],
 }
 
-#: Every column a report can give: name -> unit and definition (recorded in the Parquet
-#: file's metadata). Names shared with metrics.columns.yaml mean exactly what they mean
-#: there.
-COLUMNS: dict[str, str] = {
-    "model": "label of the measured pipeline (its folder's name unless the caller names it)",
-    "unet_in_channels": "input channels of its UNet: 9 (inpainting checkpoint) or 4",
-    "image": "held-out image name",
-    "height": "px",
-    "width": "px",
-    "mask_id": "mask name (DEFAULT_MASKS: r40, r80, rect-40x40, strokes-medium-s0)",
-    "n_inside": "pixels the mask inpaints (True)",
-    "n_outside": "pixels the mask keeps (False)",
-    "area_frac": "fraction (0-1): n_inside / (height * width)",
-    "seed": "seed of the pipeline call's CPU generator",
-    "mse_inside": (
-        "(0-255)^2, per element: squared difference of pipeline output and original summed "
-        "over inside pixels and 3 channels, / (n_inside * 3)"
-    ),
-    "mse_inside_mean_fill": (
-        "(0-255)^2, per element: as mse_inside, for the hole filled with the kept pixels' "
-        "mean colour per channel rounded half to even to uint8 (mean_fill)"
-    ),
-    "inside_over_mean_fill": (
-        "mse_inside / mse_inside_mean_fill (bar: <= INSIDE_OVER_MEAN_FILL_BAR = 2); NaN "
-        "when the mean fill is exact (0)"
-    ),
-    "reference": "label of the untrained reference pipeline run on the same call",
-    "mse_inside_reference": "(0-255)^2: mse_inside of the reference pipeline's output",
-    "inside_over_mean_fill_reference": "mse_inside_reference / mse_inside_mean_fill",
-    "inside_over_reference": (
-        "mse_inside / mse_inside_reference (bar: <= FAR_BELOW_REFERENCE_FACTOR = 0.5); NaN "
-        "when the reference's is 0"
-    ),
-    "mse_outside": (
-        "(0-255)^2, per element: as mse_inside over the outside (kept) pixels, / (n_outside * 3)"
-    ),
-    "psnr_outside": (
-        "dB, PER ELEMENT (this project's definition): 10 log10(255^2 / mse_outside); inf "
-        "when mse_outside = 0"
-    ),
-    "bb_psnr_outside": (
-        "dB, BrushBench's definition (channel-SUMMED MSE in [0, 1] units, 3 mse_outside / "
-        "255^2, peak 1): 20 log10(1 / sqrt(that)) = psnr_outside - 4.77 dB; 1000 when that "
-        "MSE < 1e-10. Compare with BRUSHBENCH_BB_PSNR_RANGE_DB"
-    ),
-    "mse_outside_vae": (
-        "(0-255)^2, per element: the VAE floor, mse_outside of the image's VAE round trip "
-        "(posterior mode, the model's own VAE and image processor, no denoising; "
-        "pipeline_choice.vae_roundtrip) on the same outside pixels"
-    ),
-    "psnr_outside_vae": "dB, per element: psnr_outside of the VAE round trip",
-    "bb_psnr_outside_vae": "dB, BrushBench's definition: bb_psnr_outside of the VAE round trip",
-    "excess_over_floor": "(0-255)^2: mse_outside - mse_outside_vae",
-}
-
 #: A diffusers inpainting folder, or a pipeline already loaded from one.
 Model = str | os.PathLike[str] | Any
 #: Masks: mask id -> bool (H, W) for every image, or (width, height) -> such a mapping.
 Masks = Mapping[str, np.ndarray] | Callable[[int, int], Mapping[str, np.ndarray]]
-
-
-# ------------------------------------------------------------------------ arithmetic
-
-
-def _squared_error_sum(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> int:
-    """Exact integer sum of squared differences over the (H, W) pixels ``where`` selects
-    and all 3 channels (int64: no wrap-around, no float rounding)."""
-    diff = a[where].astype(np.int64) - b[where].astype(np.int64)
-    return int(np.sum(diff * diff))
-
-
-def masked_mse(a: np.ndarray, b: np.ndarray, where: np.ndarray) -> float:
-    """Per-element MSE of two uint8 (H, W, 3) images over the pixels ``where`` (bool
-    (H, W)) selects, in 8-bit levels^2; NaN when it selects none."""
-    n = int(where.sum())
-    return math.nan if n == 0 else _squared_error_sum(a, b, where) / (3 * n)
-
-
-def psnr_db(mse: float) -> float:
-    """Per-element PSNR in dB: 10 log10(255^2 / mse); inf for 0, NaN for NaN."""
-    if math.isnan(mse):
-        return math.nan
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
-
-
-def bb_psnr_db(mse: float) -> float:
-    """BrushBench's PSNR of a per-element MSE in 8-bit levels^2: its MSE sums the 3
-    channels in [0, 1] units (3 mse / 255^2), its peak is 1; 1000 dB below 1e-10."""
-    if math.isnan(mse):
-        return math.nan
-    bb_mse = 3 * mse / 255.0**2
-    return BB_PSNR_IDENTICAL if bb_mse < _BB_MIN_MSE else 20 * math.log10(1 / math.sqrt(bb_mse))
-
-
-def bb_psnr_to_mse(bb_psnr: float) -> float:
-    """The per-element MSE (8-bit levels^2) at which BrushBench's PSNR is ``bb_psnr`` dB:
-    255^2 / 3 * 10^(-bb_psnr / 10) (18 dB -> 343, 22 dB -> 137)."""
-    return 255.0**2 / 3 * 10 ** (-bb_psnr / 10)
-
-
-def mean_fill(image: np.ndarray, inpaint: np.ndarray) -> np.ndarray:
-    """``image`` (uint8 (H, W, 3)) with every pixel ``inpaint`` selects replaced by the
-    mean colour of the others, per channel, rounded half to even to uint8 (the sum is an
-    exact integer; one float64 division)."""
-    keep = ~inpaint
-    n_keep = int(keep.sum())
-    if n_keep == 0:
-        raise InputError("mean fill: the mask keeps no pixel, so there is no mean colour")
-    sums = image[keep].astype(np.int64).sum(axis=0)
-    colour = np.rint(sums / n_keep).astype(np.uint8)
-    filled = image.copy()
-    filled[inpaint] = colour
-    return filled
 
 
 # ------------------------------------------------------------------------ inputs
@@ -372,7 +244,7 @@ def _inside_columns(case: _Case, output: np.ndarray) -> dict[str, Any]:
     return {
         "mse_inside": mse,
         "mse_inside_mean_fill": floor,
-        "inside_over_mean_fill": _ratio(mse, floor),
+        "inside_over_mean_fill": ratio(mse, floor),
     }
 
 
@@ -383,8 +255,8 @@ def _reference_columns(
     return {
         "reference": ref,
         "mse_inside_reference": mse_ref,
-        "inside_over_mean_fill_reference": _ratio(mse_ref, row["mse_inside_mean_fill"]),
-        "inside_over_reference": _ratio(row["mse_inside"], mse_ref),
+        "inside_over_mean_fill_reference": ratio(mse_ref, row["mse_inside_mean_fill"]),
+        "inside_over_reference": ratio(row["mse_inside"], mse_ref),
     }
 
 
@@ -401,10 +273,6 @@ def _outside_columns(case: _Case, output: np.ndarray, roundtrip: np.ndarray) -> 
         "bb_psnr_outside_vae": bb_psnr_db(floor),
         "excess_over_floor": mse - floor,
     }
-
-
-def _ratio(num: float, den: float) -> float:
-    return math.nan if den == 0 or math.isnan(den) else num / den
 
 
 def _report(
@@ -533,144 +401,3 @@ def quality_report(
         device,
         outputs,
     )
-
-
-# ------------------------------------------------------------------------ summary, files
-
-
-def _mean(rows: Sequence[Mapping[str, Any]], column: str) -> float:
-    return float(np.mean([float(r[column]) for r in rows]))
-
-
-def _bar_ratio(rows: Sequence[Mapping[str, Any]], num: str, den: str, bar: float) -> dict[str, Any]:
-    """A bar on the ratio of two columns' means over all rows (pooled: one flat hole whose
-    mean fill is nearly exact would swamp a mean of per-row ratios), with the per-row
-    ratios' median and maximum and the share of rows that meet it alone."""
-    num_mean, den_mean = _mean(rows, num), _mean(rows, den)
-    per_row = np.array([_ratio(float(r[num]), float(r[den])) for r in rows])
-    finite = per_row[np.isfinite(per_row)]
-    ratio = _ratio(num_mean, den_mean)
-    return {
-        f"{num}_mean": num_mean,
-        f"{den}_mean": den_mean,
-        "ratio_of_means": ratio,
-        "ratio_median": float(np.median(finite)) if finite.size else math.nan,
-        "ratio_max": float(finite.max()) if finite.size else math.nan,
-        "rows_meeting_bar": float(np.mean(finite <= bar)) if finite.size else math.nan,
-        "bar": bar,
-        "passes": bool(ratio <= bar),
-    }
-
-
-def _position(value: float, low: float, high: float) -> str:
-    return "below" if value < low else "above" if value > high else "within"
-
-
-def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Per model: the bars it is measured against (pass/fail on the pooled ratio, see
-    :func:`_bar_ratio`) and the outside error's means beside BrushBench's range. The
-    BrushBench comparison is a report, not a bar: ``bb_psnr_outside_mean`` is the mean of
-    per-row values, BrushBench's own aggregation; ``position`` says where it falls."""
-    if not rows:
-        raise InputError("quality summary: no rows")
-    low, high = BRUSHBENCH_BB_PSNR_RANGE_DB
-    models: dict[str, Any] = {}
-    for label in dict.fromkeys(r["model"] for r in rows):
-        mine = [r for r in rows if r["model"] == label]
-        entry: dict[str, Any] = {
-            "rows": len(mine),
-            "unet_in_channels": int(mine[0]["unet_in_channels"]),
-            "images": sorted({r["image"] for r in mine}),
-            "masks": list(dict.fromkeys(r["mask_id"] for r in mine)),
-        }
-        if "mse_inside" in mine[0]:
-            entry["inside_vs_mean_fill"] = _bar_ratio(
-                mine, "mse_inside", "mse_inside_mean_fill", INSIDE_OVER_MEAN_FILL_BAR
-            )
-        if "mse_inside_reference" in mine[0]:
-            entry["inside_vs_reference"] = {
-                "reference": mine[0]["reference"],
-                **_bar_ratio(
-                    mine, "mse_inside", "mse_inside_reference", FAR_BELOW_REFERENCE_FACTOR
-                ),
-            }
-        if "mse_outside" in mine[0]:
-            bb_mean = _mean(mine, "bb_psnr_outside")
-            mse_mean = _mean(mine, "mse_outside")
-            entry["outside"] = {
-                "mse_outside_mean": mse_mean,
-                "mse_outside_vae_mean": _mean(mine, "mse_outside_vae"),
-                "excess_over_floor_mean": _mean(mine, "excess_over_floor"),
-                "psnr_outside_mean": _mean(mine, "psnr_outside"),
-                "bb_psnr_outside_mean": bb_mean,
-                "bb_psnr_outside_vae_mean": _mean(mine, "bb_psnr_outside_vae"),
-                "brushbench_bb_psnr_range_db": [low, high],
-                "brushbench_mse_outside_range": [bb_psnr_to_mse(high), bb_psnr_to_mse(low)],
-                "brushbench_source": BRUSHBENCH_SOURCE,
-                "position": _position(bb_mean, low, high),
-            }
-        models[label] = entry
-    return {"models": models}
-
-
-def settings_record() -> dict[str, Any]:
-    """The call every row measures, for the files' records."""
-    return {
-        "strength": STRENGTH,
-        "steps": STEPS,
-        "guidance_scale": GUIDANCE_SCALE,
-        "prompt": PROMPT,
-        "scheduler": "default (the folder's own)",
-        "call": "maskleak.pipeline_choice.denoise, output_type pil = round(np * 255) to uint8",
-        "generator": "one torch.Generator('cpu').manual_seed(seed) per call",
-        "mse": "per element, 8-bit levels^2",
-        "bars": {
-            "inside_over_mean_fill": INSIDE_OVER_MEAN_FILL_BAR,
-            "inside_over_reference": FAR_BELOW_REFERENCE_FACTOR,
-        },
-        "brushbench_bb_psnr_range_db": list(BRUSHBENCH_BB_PSNR_RANGE_DB),
-    }
-
-
-def write_quality(
-    rows: Sequence[Mapping[str, Any]],
-    path: str | os.PathLike[str],
-    parameters: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Write ``rows`` to the Parquet file ``path`` (maskleak.provenance.write_parquet:
-    the record holds :func:`settings_record`, the caller's ``parameters`` (model folders
-    and fingerprints, images, seeds, ...) and each column's definition) and the summary
-    (:func:`summarize`, same record) to ``path`` with suffix ``.json``; returns the
-    summary. A column not in :data:`COLUMNS` is an InputError naming it."""
-    import pandas as pd
-
-    from maskleak.provenance import versions, write_json, write_parquet
-
-    if not rows:
-        raise InputError(f"{os.fspath(path)}: no quality rows to write")
-    names = list(rows[0])
-    unknown = [c for c in names if c not in COLUMNS]
-    if unknown:
-        raise InputError(f"{os.fspath(path)}: quality column(s) {unknown} have no definition")
-    record = {
-        "stage": "training_quality",
-        "settings": settings_record(),
-        "parameters": dict(parameters or {}),
-    }
-    frame = pd.DataFrame([dict(r) for r in rows], columns=names)
-    write_parquet(frame, path, {**record, "columns": {c: COLUMNS[c] for c in names}})
-    summary = {**record, **summarize(rows)}
-    write_json(Path(path).with_suffix(".json"), _json_safe({**summary, "versions": versions()}))
-    return summary
-
-
-def _json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float (an identical outside's inf PSNR, a NaN
-    ratio) as None: JSON has no inf or NaN, and the project writes strict JSON."""
-    if isinstance(value, Mapping):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

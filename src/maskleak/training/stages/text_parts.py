@@ -1,0 +1,26 @@
+"""The ``training_text_parts`` rule: the text encoder, tokenizer and scheduler the trained
+UNets are conditioned and sampled with."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from maskleak.training.stages.common import atomic_dir
+
+
+def text_parts_stage(training: Mapping[str, Any], outputs: Mapping[str, str]) -> None:
+    """Write the tiny pipeline's text encoder, tokenizer and scheduler, seeded with
+    ``training.seed``, to ``outputs['text_encoder']``, ``['tokenizer']``, ``['scheduler']``."""
+    from maskleak.trained_models import write_shared_text_parts
+
+    with atomic_dir(Path(outputs["text_encoder"]).parent / ".text_parts") as tmp:
+        write_shared_text_parts(tmp, int(training["seed"]))
+        for part in ("text_encoder", "tokenizer", "scheduler"):
+            with atomic_dir(outputs[part]) as target:
+                os.rmdir(target)
+                os.replace(tmp / part, target)
+    shutil.rmtree(Path(outputs["text_encoder"]).parent / ".text_parts", ignore_errors=True)
