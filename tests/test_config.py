@@ -101,18 +101,20 @@ def test_expand_values_errors_name_the_key():
 
 def test_plan_tasks_and_counts():
     plan = Plan(default_config())
-    # 6 strengths x 1 radius x 3 seeds + 3 strengths x 4 radii x 2 seeds = 42 per model and
+    # 6 strengths x 1 radius x 3 seeds + 3 strengths x 4 radii x 1 seed = 30 per model and
     # image, and the mask-shape sweep's (4 discs + 2 boxes + 6 strokes) x 1 strength x 1
-    # seed = 12; tiny9 is not in the mechanism sweep.
+    # seed = 12; tiny9 is not in the mechanism sweep. The block-mean control runs the
+    # strength sweep only (18).
     tasks = plan.tasks("tiny9", "astronaut")
-    assert len(tasks) == 42 + 12
+    assert len(tasks) == 30 + 12
+    assert len(plan.tasks("blockmean4", "astronaut")) == 18
     # The mechanism sweep adds 3 strengths x 2 seeds x 7 variants = 42 tasks for tiny4, and
     # 3 x 2 x 9 PNGs (passes_3 lists 3) = 54 inpaintings.
     tiny4 = plan.tasks("tiny4", "astronaut")
     mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
     assert len(mechanism) == 42
     assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 54
-    assert plan.n_inpaintings() == (42 + 12) * 6 * 3 + 54 * 6 * 2
+    assert plan.n_inpaintings() == (30 + 12) * 6 * 3 + 18 * 6 + 54 * 6 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
@@ -269,6 +271,8 @@ def test_local_model_folder_passes_validation_and_plans_inpaint_jobs(tmp_path):
     config = small_config()
     config["models"] = {"mine": {"kind": "local", "path": str(folder)}}
     del config["experiments"]["mechanism_sweep"]  # it names the test config's models
+    for experiment in config["experiments"].values():
+        experiment.pop("models", None)  # so do these: here they run every model
     run = dry_run(tmp_path, config)
     assert run.returncode == 0, run.stdout + run.stderr
     jobs = [line.split() for line in run.stdout.splitlines() if line.startswith("inpaint ")]
@@ -319,11 +323,14 @@ def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
     assert {default.model_pipeline(m) for m in default.models} == {"diffusers", "study"}
     assert default.model_dir("tiny4") == default.model_dir("tiny4_study")
     # Bands and intervals need several seeds; the strength sweep, the thesis' main one,
-    # has 3. The mask-shape sweep's intervals are over its 6 images (one point per image
-    # and mask), so it runs one seed to keep the default run near 5 minutes.
-    seeded = {n: e for n, e in default.experiments.items() if n != "mask_shape_sweep"}
+    # has 3. The mask-shape and mask-size sweeps' intervals are over their 6 images (one
+    # point per image and mask), so they run one seed to keep the default run near 5
+    # minutes with trained models (whose VAE costs 5x the block mean's per call).
+    one_seed = ("mask_shape_sweep", "mask_size_sweep")
+    seeded = {n: e for n, e in default.experiments.items() if n not in one_seed}
     assert all(len(e.seeds) >= 2 for e in seeded.values())
-    assert len(default.images) >= 6 and default.experiments["mask_shape_sweep"].seeds == [0]
+    assert len(default.images) >= 6
+    assert all(default.experiments[n].seeds == [0] for n in one_seed)
     assert len(default.experiments["strength_sweep"].seeds) == 3
 
 
@@ -338,6 +345,8 @@ def test_a_pipeline_variant_of_a_model_shares_its_folder_and_is_its_own_model():
         "tiny4": {"kind": "tiny", "unet_in_channels": 4, "seed": 0},
         "tiny4_study": {"kind": "tiny", "unet_in_channels": 4, "seed": 0, "pipeline": "study"},
     }
+    for experiment in config["experiments"].values():
+        experiment.pop("models", None)  # the test config's lists name its other models
     config["inpaint"]["pipeline"] = "diffusers"
     plan = Plan(config)
     assert plan.model_dir("tiny4") == plan.model_dir("tiny4_study")

@@ -936,7 +936,10 @@ def test_captions_of_the_small_config() -> None:
     assert (gallery["strength"], gallery["wanted_radii"]) == ("strength 0.5", "radii 30, 60 %")
     assert not gallery["nearest_strength"] and not gallery["nearest_radii"]
     comparison = captions.model_comparison(plan)
-    assert (comparison["models"], comparison["band_px"]) == ("tiny9, tiny4, tiny4_study", 8)
+    assert (comparison["models"], comparison["band_px"]) == (
+        "tiny9, tiny4, tiny4_study, blockmean4",
+        8,
+    )
     assert comparison["procedural"] is True
 
     short = yaml.safe_load(yaml.safe_dump(SMALL_CONFIG))

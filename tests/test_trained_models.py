@@ -185,3 +185,18 @@ def test_committed_models_inpaint_closer_than_untrained_ones(
     )
     inside = np.mean([r["mse_inside"] for r in rows])
     assert inside <= 0.5 * np.mean([r["mse_inside_reference"] for r in rows])
+
+
+def test_default_layout_is_found_from_any_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow run from another folder (a deployed module, a test's copy) still finds
+    the committed resources/trained; a folder that exists where the run is wins."""
+    from maskleak.trained_models import TRAINED_DIR, resolve_layout
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_layout(TRAINED_DIR) == COMMITTED
+    assert component_files(TRAINED_DIR, 9)[0].startswith(str(COMMITTED))
+    (tmp_path / "resources" / "trained").mkdir(parents=True)
+    assert resolve_layout(TRAINED_DIR) == Path(TRAINED_DIR)
+    assert resolve_layout("elsewhere") == Path("elsewhere")

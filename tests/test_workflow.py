@@ -50,6 +50,8 @@ def copy_workflow(dest: Path) -> Path:
     shutil.copytree(REPO / "workflow", dest / "workflow")
     shutil.copytree(REPO / "profiles", dest / "profiles")
     shutil.copytree(REPO / "src", dest / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    # The committed trained models ship with the workflow, as in a clone of it.
+    shutil.copytree(REPO / "resources" / "trained", dest / "resources" / "trained")
     return dest
 
 
@@ -117,12 +119,13 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     results = results_dir(finished, SMALL)
     metrics = pd.read_parquet(results / "metrics.parquet")
-    # 3 models x 2 images x (3 strengths x 2 seeds + 3 masks (2 radii, a box) x 1 strength
-    # x 1 seed) = 54,
+    # The strength sweep: 4 models (the trained three and the block-mean control) x 2
+    # images x 3 strengths x 2 seeds = 48; the mask-size sweep: 3 models x 2 images x 3
+    # masks (2 radii, a box) x 1 strength x 1 seed = 18,
     # and the mechanism sweep: 2 models x 2 images x 2 strengths x 2 seeds x 9 PNGs (7
     # variants, passes_3 with 3 passes) = 144; the mask-shape sweep: 3 models x 2 images x
     # 5 masks (r60, a box, 2 stroke masks, the user's) = 30.
-    assert len(metrics) == 54 + 144 + 30
+    assert len(metrics) == 48 + 18 + 144 + 30
     # Merged from one table per inpaint job, it is exactly what one pass over every
     # manifest gives.
     monkeypatch.chdir(finished)  # manifests list paths relative to the working folder
@@ -192,6 +195,7 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         "tiny9": {"diffusers"},
         "tiny4": {"diffusers"},
         "tiny4_study": {"study"},
+        "blockmean4": {"diffusers"},
     }
     zero = metrics[metrics["strength"] == 0.0]
     today = zero[zero["pipeline"] == "diffusers"]
@@ -202,8 +206,11 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     )
     # Today's pipeline at strength 0 is the VAE floor itself (both the posterior mode).
     assert (today["mse_outside"] == today["mse_outside_vae"]).all()
-    assert (study["mse_outside"] > study["mse_outside_vae"]).all()
-    assert len(list(results.glob("inpainted/*/*/vae_roundtrip.png"))) == 6
+    # The study's is not: its one step leaves noise on the kept latents. With a trained
+    # (inexact) VAE that noise can land a seed a little below the posterior mode's error
+    # (2082 against 2085 on land), so the test is "differs", not "exceeds".
+    assert (study["mse_outside"] != study["mse_outside_vae"]).all()
+    assert len(list(results.glob("inpainted/*/*/vae_roundtrip.png"))) == 8
     for column in ("image_path", "mask_path", "inpainted_path"):
         assert all((finished / p).is_file() for p in metrics[column])
     # astronaut 512x512 -> 64x64; land 160x96 -> x0.4 = 64x38.4 -> floored to 64x32.
@@ -224,7 +231,7 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
     assert (means["c1_lo"] <= means["c1"]).all() and (means["c1"] <= means["c1_hi"]).all()
     # A verdict on each of the study's 8 claims, per model and metric definition.
     claims = pd.read_parquet(results / "claims.parquet")
-    assert len(claims) == 8 * 3 * 2
+    assert len(claims) == 8 * 4 * 2
     assert set(claims["claim"]) == set(range(1, 9))
     assert set(claims["verdict"]) <= {"holds", "does not hold", "inconclusive", "not testable here"}
     assert (results / "claims.html").stat().st_size > 1000
@@ -237,6 +244,7 @@ def test_end_to_end_outputs(finished: Path, monkeypatch: pytest.MonkeyPatch):
         "tiny9/radius_gallery.png",
         "tiny4_study/strength_trend.png",
         "tiny4_study/worst_case/land.png",
+        "blockmean4/worst_case/land.png",
         *(f"{model}/mask_shape.png" for model in ("tiny4", "tiny4_study", "tiny9")),
         *(
             f"{model}/why/{name}.png"
@@ -286,12 +294,12 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     run = snakemake(finished, grown)
     assert run.returncode == 0, run.stderr[-3000:]
     after = png_mtimes(finished)
-    # Old inpaintings untouched; new ones: 3 models x 2 images x (the new strength x 3
-    # seeds + 3 old strengths x the new seed) = 36.
+    # Old inpaintings untouched; new ones: 4 models x 2 images x (the new strength x 3
+    # seeds + 3 old strengths x the new seed) = 48.
     assert all(after[p] == t for p, t in before.items())
-    assert len(set(after) - set(before)) == 36
+    assert len(set(after) - set(before)) == 48
     metrics = pd.read_parquet(results_dir(finished, SMALL) / "metrics.parquet")
-    assert len(metrics) == 54 + 144 + 30 + 36
+    assert len(metrics) == 48 + 18 + 144 + 30 + 48
 
     # Adding a variant computes only its own inpaintings: inner latent mask on the two
     # 4-channel models x 2 images x 2 strengths x 2 seeds = 16 new PNGs.
@@ -310,7 +318,7 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     more = yaml.safe_load(yaml.safe_dump(grown))
     more["images"]["coffee"] = {"kind": "skimage", "name": "coffee"}
     jobs = planned_jobs(finished, more)
-    assert jobs["inpaint"] == 3 and jobs["download_image"] == 1 and jobs["metrics_image"] == 3
+    assert jobs["inpaint"] == 4 and jobs["download_image"] == 1 and jobs["metrics_image"] == 4
     parts = results_dir(finished, SMALL) / "metrics"
     before = {p: p.stat().st_mtime_ns for p in parts.rglob("*.parquet")}
     run = snakemake(finished, more)
@@ -318,6 +326,7 @@ def test_growing_the_sweep_computes_only_new_inpaintings(finished: Path):
     after = {p: p.stat().st_mtime_ns for p in parts.rglob("*.parquet")}
     assert {p: after[p] for p in before} == before
     assert sorted(p.relative_to(parts).as_posix() for p in set(after) - set(before)) == [
+        "blockmean4/coffee.parquet",
         "tiny4/coffee.parquet",
         "tiny4_study/coffee.parquet",
         "tiny9/coffee.parquet",

@@ -58,41 +58,39 @@ def _finish_model_dir(tmp: Path, dest: Path, record: Mapping[str, Any]) -> None:
     os.replace(tmp, dest)
 
 
-def save_tiny_model(dest: str | os.PathLike[str], unet_in_channels: int, seed: int) -> None:
-    """Build the tiny pipeline and save it as a diffusers folder (safetensors)."""
+def _save_pipeline(pipe: Any, dest: str | os.PathLike[str], record: Mapping[str, Any]) -> None:
+    """Save ``pipe`` as a diffusers folder (safetensors) at ``dest``, whole or not at all,
+    with ``record`` (what made it) inside."""
     target = Path(dest)
     target.parent.mkdir(parents=True, exist_ok=True)
-    pipe = build_tiny_pipeline(unet_in_channels, seed)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
-        record = {"stage": "build_model", "kind": "tiny", "unet_in_channels": unet_in_channels}
-        _finish_model_dir(tmp, target, {**record, "seed": seed})
+        _finish_model_dir(tmp, target, record)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def save_tiny_model(dest: str | os.PathLike[str], unet_in_channels: int, seed: int) -> None:
+    """Build the tiny pipeline and save it as a diffusers folder (safetensors)."""
+    pipe = build_tiny_pipeline(unet_in_channels, seed)
+    record = {"stage": "build_model", "kind": "tiny", "unet_in_channels": unet_in_channels}
+    _save_pipeline(pipe, dest, {**record, "seed": seed})
 
 
 def save_trained_model(dest: str | os.PathLike[str], unet_in_channels: int, path: str) -> None:
     """Assemble the trained tiny model with that UNet from the components in ``path``
     (``maskleak.trained_models``) and save it as a diffusers folder (safetensors)."""
-    target = Path(dest)
-    target.parent.mkdir(parents=True, exist_ok=True)
     pipe = assemble_pipeline(path, unet_in_channels)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
-    try:
-        pipe.save_pretrained(tmp, safe_serialization=True)
-        record = {
-            "stage": "build_model",
-            "kind": "trained",
-            "unet_in_channels": unet_in_channels,
-            "path": str(path),
-            "components": component_provenance(path, unet_in_channels),
-        }
-        _finish_model_dir(tmp, target, record)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    record = {
+        "stage": "build_model",
+        "kind": "trained",
+        "unet_in_channels": unet_in_channels,
+        "path": str(path),
+        "components": component_provenance(path, unet_in_channels),
+    }
+    _save_pipeline(pipe, dest, record)
 
 
 def download_model(

@@ -43,9 +43,25 @@ def unet_component(unet_in_channels: int) -> str:
     return f"unet{unet_in_channels}"
 
 
+#: The repository this package belongs to: the committed layout ships in it.
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def resolve_layout(path: str | Path) -> Path:
+    """The layout folder ``path`` names: as given if it exists (absolute, or relative to
+    the working directory), else relative to this repository, so the default
+    ``resources/trained`` is found also when the workflow runs from another folder (a
+    deployed module, a test's copy)."""
+    given = Path(path)
+    if given.is_absolute() or given.is_dir():
+        return given
+    shipped = REPOSITORY / given
+    return shipped if shipped.is_dir() else given
+
+
 def component_dirs(path: str | Path, unet_in_channels: int) -> list[Path]:
     """The component folders one trained model is assembled from, UNet first."""
-    root = Path(path)
+    root = resolve_layout(path)
     return [root / unet_component(unet_in_channels)] + [root / c for c in SHARED_COMPONENTS]
 
 
@@ -62,9 +78,7 @@ def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
             )
         # Hidden files (Snakemake's .snakemake_timestamp in a freshly trained layout)
         # are bookkeeping, not model content.
-        files += [
-            str(f) for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")
-        ]
+        files += [str(f) for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")]
     return sorted(files)
 
 

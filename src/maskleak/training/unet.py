@@ -54,6 +54,10 @@ NUM_TRAIN_TIMESTEPS = 1000
 #: clean latents, the noise is hard to see) to 950 (almost pure noise).
 TIMESTEP_GRID: tuple[int, ...] = tuple(range(50, NUM_TRAIN_TIMESTEPS, 100))
 
+#: What the UNet learns to predict (diffusers' ``prediction_type``): the noise (SD 1.x's
+#: epsilon) or the velocity sqrt(abar) noise - sqrt(1 - abar) x0 (SD 2.x's v-prediction).
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
 #: One row of the training history; ``seconds`` is wall time since training began, the
 #: only field that differs between two runs with the same seed.
 HISTORY_FIELDS = ("step", "loss", "seconds")
@@ -263,6 +267,7 @@ def train_unet(
     log: Callable[[str], None] | None = print,
     warmup_steps: int | None = None,
     config: Mapping[str, Any] | None = None,
+    prediction_type: str = "epsilon",
 ) -> tuple[Unet, list[dict[str, float]]]:
     """Train a tiny UNet for exactly ``steps`` optimizer steps; return it (in eval mode)
     and one history row per step.
@@ -312,6 +317,7 @@ def train_unet(
         )
     if not lr > 0:
         raise InputError(f"UNet learning rate lr must be > 0, got {lr!r}")
+    _check_prediction_type(prediction_type)
     warmup = min(200, steps // 20) if warmup_steps is None else warmup_steps
     scheduler = noise_scheduler()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -343,7 +349,12 @@ def train_unet(
             noisy = scheduler.add_noise(latents, noise, timesteps)
             sample = unet_input(noisy, dataset, rows, in_channels)
             prediction = unet(sample, timesteps, encoder_hidden_states=context).sample
-            loss = torch.nn.functional.mse_loss(prediction, noise)
+            target = (
+                noise
+                if prediction_type == "epsilon"
+                else scheduler.get_velocity(latents, noise, timesteps)
+            )
+            loss = torch.nn.functional.mse_loss(prediction, target)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
@@ -385,6 +396,7 @@ def denoising_loss(
     seed: int,
     timesteps: Sequence[int] = TIMESTEP_GRID,
     batch_size: int = 64,
+    prediction_type: str = "epsilon",
 ) -> dict[str, Any]:
     """Held-out denoising loss of ``unet`` on ``dataset`` (:func:`latent_dataset`'s
     tensors of images never trained on) at a fixed grid of timesteps with fixed noise.
@@ -404,6 +416,7 @@ def denoising_loss(
     ``mean`` at most half the untrained (freshly seeded) model's."""
     import torch
 
+    _check_prediction_type(prediction_type)
     in_channels = unet.config.in_channels
     # A dataset with masks is checked whole, so the inside/outside split can use them.
     n_rows = _check_dataset(dataset, 9 if "mask" in dataset else in_channels)
@@ -432,6 +445,11 @@ def denoising_loss(
                     steps_t,
                     encoder_hidden_states=context,
                 ).sample
+                if prediction_type == "v_prediction":
+                    # In noise units, so that models of either kind compare:
+                    # noise = sqrt(abar) v + sqrt(1 - abar) x_t.
+                    abar = scheduler.alphas_cumprod[int(t)]
+                    prediction = abar.sqrt() * prediction + (1 - abar).sqrt() * noisy
                 error[rows] = (prediction - noise[rows]) ** 2
             per_t[int(t)] = float(error.double().mean())
             per_t_inside[int(t)] = _masked_mean(error, inside)
@@ -472,3 +490,10 @@ def history_summary(history: list[dict[str, float]], window: int = 100) -> dict[
         f"last_{len(tail)}_mean_loss": float(np.mean([row["loss"] for row in tail])),
         "train_seconds": round(history[-1]["seconds"], 1),
     }
+
+
+def _check_prediction_type(prediction_type: str) -> None:
+    if prediction_type not in PREDICTION_TYPES:
+        raise InputError(
+            f"prediction_type must be one of {PREDICTION_TYPES}, got {prediction_type!r}"
+        )

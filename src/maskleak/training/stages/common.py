@@ -51,3 +51,19 @@ def write_history(
 ) -> None:
     """One row per optimizer step (``vae.HISTORY_FIELDS`` or the UNet's) to Parquet."""
     write_parquet(pd.DataFrame(history), path, record)
+
+
+def write_trained(
+    model: Any,
+    folder: str | os.PathLike[str],
+    history: list[dict[str, float]],
+    history_path: str | os.PathLike[str],
+    record: Mapping[str, Any],
+) -> None:
+    """A trained component's folder (``save_component``, with ``record``) and its loss
+    history (with ``record`` less its bulky ``data`` entry)."""
+    from maskleak.training.folders import save_component
+
+    with atomic_dir(folder) as tmp:
+        save_component(model, tmp, record)
+    write_history(history, history_path, {k: v for k, v in record.items() if k != "data"})

@@ -8,8 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from maskleak.training import data
-from maskleak.training.folders import save_component
-from maskleak.training.stages.common import LOG, atomic_dir, set_threads, write_history
+from maskleak.training.stages.common import LOG, set_threads, write_trained
 
 
 def training_crops(
@@ -101,6 +100,4 @@ def train_unet_stage(
         "losses": unet_training.history_summary(history),
         "data": image_record,
     }
-    with atomic_dir(folder) as tmp:
-        save_component(unet, tmp, record)
-    write_history(history, history_path, {k: v for k, v in record.items() if k != "data"})
+    write_trained(unet, folder, history, history_path, record)

@@ -8,8 +8,7 @@ from typing import Any
 
 from maskleak.training import data
 from maskleak.training import vae as vae_training
-from maskleak.training.folders import save_component
-from maskleak.training.stages.common import LOG, atomic_dir, set_threads, write_history
+from maskleak.training.stages.common import LOG, set_threads, write_trained
 
 #: Training crops the VAE's latent std is measured on (``normalise_latent_scale``).
 SCALE_CROPS = 256
@@ -62,6 +61,4 @@ def train_vae_stage(
         "losses": vae_training.history_summary(history),
         "data": image_record,
     }
-    with atomic_dir(folder) as tmp:
-        save_component(vae, tmp, record)
-    write_history(history, history_path, {k: v for k, v in record.items() if k != "data"})
+    write_trained(vae, folder, history, history_path, record)
