@@ -353,3 +353,48 @@ def test_bad_inputs_are_input_errors(pipe, dataset, embeddings, crops_and_masks)
     with pytest.raises(InputError, match=r"dataset\[.mask.\] must be \(12, 1, 4, 4\)"):
         bad = {**dataset, "mask": dataset["mask"][:, :, :2]}
         train_unet(bad, 9, 1, 0, text_embeddings=embeddings, batch_size=4, log=None)
+
+
+def test_v_prediction_target_and_its_loss_in_noise_units(dataset, embeddings) -> None:
+    """v-prediction (SD 2.x) learns v = sqrt(abar) noise - sqrt(1 - abar) x0; its held-out
+    loss is measured in noise units (noise = sqrt(abar) v + sqrt(1 - abar) x_t), so the
+    two kinds compare."""
+    unet = build_unet(4, 2)
+    result = denoising_loss(
+        unet, dataset, embeddings, seed=3, timesteps=(500,), prediction_type="v_prediction"
+    )
+    noise = torch.randn(12, 4, 4, 4, generator=torch.Generator().manual_seed(3))
+    betas = torch.linspace(0.00085**0.5, 0.012**0.5, 1000, dtype=torch.float64) ** 2
+    alpha_bar = float(torch.cumprod(1 - betas, 0)[500])
+    noisy = math.sqrt(alpha_bar) * dataset["latents"] + math.sqrt(1 - alpha_bar) * noise
+    with torch.no_grad():
+        v = unet(noisy, torch.full((12,), 500), encoder_hidden_states=embeddings.expand(12, -1, -1))
+    as_noise = math.sqrt(alpha_bar) * v.sample + math.sqrt(1 - alpha_bar) * noisy
+    expected = float(((as_noise - noise) ** 2).double().mean())
+    assert result["per_timestep"] == {500: pytest.approx(expected, rel=1e-5)}
+    # Training on the other target gives other weights from the same seed and data.
+    eps, _ = train_unet(dataset, 4, 2, seed=0, text_embeddings=embeddings, batch_size=4, log=None)
+    vel, history = train_unet(
+        dataset,
+        4,
+        2,
+        seed=0,
+        text_embeddings=embeddings,
+        batch_size=4,
+        log=None,
+        prediction_type="v_prediction",
+    )
+    assert len(history) == 2
+    pairs = zip(weights(eps).values(), weights(vel).values(), strict=True)
+    assert any(not torch.equal(a, b) for a, b in pairs)
+    with pytest.raises(InputError, match="prediction_type must be one of"):
+        train_unet(
+            dataset,
+            4,
+            1,
+            seed=0,
+            text_embeddings=embeddings,
+            batch_size=4,
+            log=None,
+            prediction_type="x0",
+        )

@@ -82,7 +82,9 @@ def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
     return sorted(files)
 
 
-def write_shared_text_parts(folder: str | Path, seed: int) -> None:
+def write_shared_text_parts(
+    folder: str | Path, seed: int, prediction_type: str = "epsilon"
+) -> None:
     """Save the tiny pipeline's text encoder, tokenizer and scheduler (seeded with
     ``seed``, as ``build_tiny_pipeline`` makes them) as the layout's ``text_encoder``,
     ``tokenizer`` and ``scheduler`` subfolders. The UNets are trained against this text
@@ -93,7 +95,10 @@ def write_shared_text_parts(folder: str | Path, seed: int) -> None:
     text_encoder, tokenizer = build_tiny_text_encoder(seed)
     text_encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
     tokenizer.save_pretrained(root / "tokenizer")
-    sd15_scheduler().save_pretrained(root / "scheduler")
+    scheduler = sd15_scheduler()
+    # The UNets' target, which the pipelines' scheduler steps read from here.
+    scheduler.register_to_config(prediction_type=prediction_type)
+    scheduler.save_pretrained(root / "scheduler")
 
 
 def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
@@ -121,6 +126,17 @@ def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
+
+
+def prediction_type(path: str | Path) -> str:
+    """What the layout's UNets predict (its scheduler config's ``prediction_type``:
+    epsilon or v_prediction), read without loading any model."""
+    import json
+
+    config = resolve_layout(path) / "scheduler" / "scheduler_config.json"
+    if not config.is_file():
+        raise InputError(f"trained model: no scheduler config {config}")
+    return str(json.loads(config.read_text()).get("prediction_type", "epsilon"))
 
 
 def component_provenance(path: str | Path, unet_in_channels: int) -> dict[str, Any]:

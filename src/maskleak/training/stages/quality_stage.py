@@ -69,7 +69,7 @@ def quality_stage(
     from diffusers import AutoencoderKL
 
     from maskleak.provenance import versions, write_json
-    from maskleak.trained_models import UNET_CHANNELS, assemble_pipeline
+    from maskleak.trained_models import UNET_CHANNELS, assemble_pipeline, prediction_type
     from maskleak.training import quality
     from maskleak.training import unet as unet_training
 
@@ -103,12 +103,15 @@ def quality_stage(
     embeddings = load_text_embeddings(
         str(Path(layout) / "text_encoder"), str(Path(layout) / "tokenizer")
     )
+    target = prediction_type(layout)
     loss_rows, denoising = [], {}
     for channels in UNET_CHANNELS:
         pipe = assemble_pipeline(layout, channels)
         untrained = unet_training.build_unet(channels, seed)
         losses = {
-            state: unet_training.denoising_loss(model, dataset, embeddings, seed)
+            state: unet_training.denoising_loss(
+                model, dataset, embeddings, seed, prediction_type=target
+            )
             for state, model in (("trained", pipe.unet), ("untrained", untrained))
         }
         for state, loss in losses.items():
@@ -172,7 +175,7 @@ def quality_stage(
             "bar_db": VAE_MARGIN_BAR_DB,
             "passes": bool(np.mean(margins) >= VAE_MARGIN_BAR_DB),
         },
-        "denoising": denoising,
+        "denoising": {"prediction_type": target, **denoising},
         "inpaint": inpaint_summary["models"],
         "versions": versions(),
     }

@@ -18,7 +18,9 @@ def text_parts_stage(training: Mapping[str, Any], outputs: Mapping[str, str]) ->
     from maskleak.trained_models import write_shared_text_parts
 
     with atomic_dir(Path(outputs["text_encoder"]).parent / ".text_parts") as tmp:
-        write_shared_text_parts(tmp, int(training["seed"]))
+        write_shared_text_parts(
+            tmp, int(training["seed"]), str(training["unet"]["prediction_type"])
+        )
         for part in ("text_encoder", "tokenizer", "scheduler"):
             with atomic_dir(outputs[part]) as target:
                 os.rmdir(target)

@@ -83,6 +83,7 @@ def train_unet_stage(
         text_embeddings=embeddings,
         batch_size=int(settings["batch_size"]),
         lr=float(settings["lr"]),
+        prediction_type=str(settings["prediction_type"]),
         log=LOG.info,
         log_every=100,
     )
@@ -90,7 +91,8 @@ def train_unet_stage(
         "stage": f"train_unet{unet_in_channels}",
         "seed": seed,
         "settings": settings,
-        "objective": "epsilon prediction, DDPM noise at t uniform in [0, 1000), SD 1.5 betas"
+        "objective": f"{settings['prediction_type']} prediction, DDPM noise at t uniform in "
+        "[0, 1000), SD 1.5 betas"
         + (", input [noisy, mask, masked-image latents]" if unet_in_channels == 9 else ""),
         "masks": "training.data.mask_batch: discs, boxes, strokes of 5-60 % area",
         "crops": "half photos, half landscapes (training.data.balanced_crops)",
