@@ -156,7 +156,9 @@ def test_two_configs_keep_their_own_results_and_reports(tmp_path: Path):
     second["run"] = "second"
     second["experiments"]["strength_sweep"]["strengths"] = [0.25, 0.75, 1.0]
     second["models"] = {"tiny4": CONFIG["models"]["tiny4"]}
-    second["experiments"]["mechanism_sweep"]["models"] = ["tiny4"]
+    for experiment in second["experiments"].values():
+        if "models" in experiment:
+            experiment["models"] = ["tiny4"]
     for config in (first, second):
         run = snakemake(workdir, config)
         assert run.returncode == 0, run.stderr[-3000:]
@@ -167,16 +169,17 @@ def test_two_configs_keep_their_own_results_and_reports(tmp_path: Path):
     }
     assert set(tables["first"]["strength"]) == {0.0, 0.5, 1.0}
     assert set(tables["second"]["strength"]) == {0.25, 0.5, 0.75, 1.0}
-    assert set(tables["first"]["model"]) == {"tiny9", "tiny4", "tiny4_study"}
+    assert set(tables["first"]["model"]) == {"tiny9", "tiny4", "tiny4_study", "blockmean4"}
     assert set(tables["second"]["model"]) == {"tiny4"}
     # Each run's rows point into its own folder, and those files still exist.
     for name, table in tables.items():
         for column in ("image_path", "mask_path", "inpainted_path"):
             assert all(p.startswith(f"results/{name}/") for p in table[column])
             assert all((workdir / p).is_file() for p in table[column])
-    # Shared downloads and models: one copy each (same specs), not one per run.
+    # Shared downloads and models: one copy each (same specs), not one per run: the two
+    # trained models (tiny4_study shares tiny4's folder) and the block-mean control.
     assert len(list((workdir / "resources/images").glob("*.png"))) == 1
-    assert len([p for p in (workdir / "resources/models").iterdir() if p.is_dir()]) == 2
+    assert len([p for p in (workdir / "resources/models").iterdir() if p.is_dir()]) == 3
     # Both are complete: nothing left to do for either.
     assert planned_rules(workdir, first) == set() and planned_rules(workdir, second) == set()
 
