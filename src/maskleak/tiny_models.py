@@ -196,48 +196,106 @@ def set_block_mean_vae(
     error. Down-sampling convs average 2x2; up-sampling convs keep the nearest pixel."""
     import torch
 
-    enc, dec = vae.encoder, vae.decoder
-    channels = enc.conv_in.out_channels
-    if channels != 8 or enc.conv_norm_out.num_groups != 1:
+    enc = vae.encoder
+    if enc.conv_in.out_channels != 8 or enc.conv_norm_out.num_groups != 1:
         raise ValueError("set_block_mean_vae needs 8 channels and norm_num_groups=1")
-    sigma = const * (2 / channels) ** 0.5  # std of the two constant channels over 8
+    with torch.no_grad():
+        for param in vae.parameters():
+            param.zero_()
+    set_block_mean_path(vae, signal=eps, const=const, bias=bias, latent_gain=latent_gain)
 
-    def signal_in(conv: torch.nn.Conv2d, n_in: int, gain: float = 1.0) -> None:
-        for c in range(n_in):
-            conv.weight[c, c, 1, 1] = eps / gain
-            conv.weight[3 + c, c, 1, 1] = -eps / gain
+
+def set_block_mean_path(
+    vae: Any,
+    signal: float,
+    const: float,
+    bias: float = 20.0,
+    latent_gain: float = LATENT_GAIN,
+) -> None:
+    """Set the main path of a tiny AutoencoderKL (one norm group, at least 8 channels
+    per block) to the exact 8x8 block-mean autoencoder, and switch every other path off:
+    each resnet's second conv and each attention's output projection zero (identities),
+    main-path convs zero outside channels 0-7; weights off the path keep their values.
+
+    The signal travels as +signal*x and -signal*x (channels 0-2, 3-5) beside constant
+    channels +const and -const (6, 7), so each main-path GroupNorm has mean 0 and a std
+    fixed by the constants; the norm's affine maps the signal to ``bias + x``, where SiLU
+    is the identity, and the odd pair cancels even-order error. Down-sampling convs
+    average 2x2; up-sampling convs keep the nearest pixel. :func:`set_block_mean_vae`
+    uses a faint signal (1e-3 beside constants 1: exact to ~1e-7, but every weight on the
+    path is 1e-3-scaled, so an optimiser step breaks it); ``training.vae.block_mean_init``
+    uses signal 1 beside constants 100 (linear to ~1.5e-4, and robust to training)."""
+    import torch
+
+    enc, dec = vae.encoder, vae.decoder
+
+    def zero(conv: torch.nn.Conv2d) -> None:
+        conv.weight.zero_()
+        if conv.bias is not None:
+            conv.bias.zero_()
+
+    def signal_in(conv: torch.nn.Conv2d, gain: float = 1.0) -> None:
+        zero(conv)
+        for c in range(3):
+            conv.weight[c, c, 1, 1] = signal / gain
+            conv.weight[3 + c, c, 1, 1] = -signal / gain
         assert conv.bias is not None  # diffusers' VAE convs all have biases
         conv.bias[6], conv.bias[7] = const, -const
 
+    def identity(conv: torch.nn.Conv2d, average_2x2: bool = False) -> None:
+        zero(conv)
+        centre = conv.weight.shape[2] // 2
+        for c in range(8):
+            if average_2x2:  # the encoder's stride-2 conv after (0, 1, 0, 1) padding
+                conv.weight[c, c, 0:2, 0:2] = 0.25
+            else:
+                conv.weight[c, c, centre, centre] = 1.0
+
     def signal_norm(norm: torch.nn.GroupNorm) -> None:
-        norm.weight[:6] = sigma / eps
+        # The two constant channels' std over the group, divided by the signal's scale.
+        sigma = const * (2 / norm.num_channels) ** 0.5
+        norm.weight.zero_()
+        norm.bias.zero_()
+        norm.weight[:6] = sigma / signal
         norm.bias[:6] = bias
 
     def signal_out(conv: torch.nn.Conv2d, gain: float = 1.0) -> None:
+        zero(conv)
         for c in range(3):
             conv.weight[c, c, 1, 1] = 0.5 * gain
             conv.weight[c, 3 + c, 1, 1] = -0.5 * gain
 
+    def residuals_off(block: Any) -> None:
+        for resnet in block.resnets:
+            zero(resnet.conv2)
+            if resnet.conv_shortcut is not None:
+                identity(resnet.conv_shortcut)
+        for attention in getattr(block, "attentions", None) or []:
+            if attention is not None:
+                attention.to_out[0].weight.zero_()
+                attention.to_out[0].bias.zero_()
+
     with torch.no_grad():
-        for param in vae.parameters():
-            param.zero_()
-        signal_in(enc.conv_in, 3)
+        signal_in(enc.conv_in)
         for block in enc.down_blocks:
+            residuals_off(block)
             for down in block.downsamplers or []:
-                for c in range(channels):
-                    down.conv.weight[c, c, 0:2, 0:2] = 0.25
+                identity(down.conv, average_2x2=True)
+        residuals_off(enc.mid_block)
         signal_norm(enc.conv_norm_out)
         signal_out(enc.conv_out, latent_gain)
-        enc.conv_out.bias[4:] = math.log(POSTERIOR_STD**2)  # log-variance
-        for i in range(vae.quant_conv.out_channels):
-            vae.quant_conv.weight[i, i, 0, 0] = 1.0
-        for i in range(vae.post_quant_conv.out_channels):
-            vae.post_quant_conv.weight[i, i, 0, 0] = 1.0
-        signal_in(dec.conv_in, 3, latent_gain)
+        latent_channels = vae.config.latent_channels
+        enc.conv_out.bias[latent_channels:] = math.log(POSTERIOR_STD**2)  # log-variance
+        for conv in (vae.quant_conv, vae.post_quant_conv):
+            zero(conv)
+            for i in range(conv.out_channels):
+                conv.weight[i, i, 0, 0] = 1.0
+        signal_in(dec.conv_in, latent_gain)
+        residuals_off(dec.mid_block)
         for block in dec.up_blocks:
+            residuals_off(block)
             for up in block.upsamplers or []:
-                for c in range(channels):
-                    up.conv.weight[c, c, 1, 1] = 1.0
+                identity(up.conv)
         signal_norm(dec.conv_norm_out)
         signal_out(dec.conv_out)
 

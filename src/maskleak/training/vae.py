@@ -130,80 +130,12 @@ def block_mean_init(vae: Vae, const: float = 100.0, bias: float = 20.0) -> None:
     weight on the path is then O(0.1-20), so an optimiser step of ~1e-4 moves the map by
     ~1e-4 relative, not by 10 % (the control VAE, warm-started at lr 1e-4, fell to 6.7 dB
     in 100 steps)."""
-    import torch
+    from maskleak.tiny_models import set_block_mean_path
 
-    from maskleak.tiny_models import LATENT_GAIN, POSTERIOR_STD
-
-    enc, dec = vae.encoder, vae.decoder
+    enc = vae.encoder
     if enc.conv_norm_out.num_groups != 1 or enc.conv_in.out_channels < 8:
         raise InputError("block_mean_init needs norm_num_groups=1 and >= 8 channels per block")
-
-    def zero(conv: torch.nn.Conv2d) -> None:
-        conv.weight.zero_()
-        if conv.bias is not None:
-            conv.bias.zero_()
-
-    def signal_in(conv: torch.nn.Conv2d, gain: float = 1.0) -> None:
-        zero(conv)
-        for c in range(3):
-            conv.weight[c, c, 1, 1] = 1 / gain
-            conv.weight[3 + c, c, 1, 1] = -1 / gain
-        assert conv.bias is not None  # diffusers' VAE convs all have biases
-        conv.bias[6], conv.bias[7] = const, -const
-
-    def identity(conv: torch.nn.Conv2d, average_2x2: bool = False) -> None:
-        zero(conv)
-        centre = conv.weight.shape[2] // 2
-        for c in range(8):
-            if average_2x2:  # the encoder's stride-2 conv after (0, 1, 0, 1) padding
-                conv.weight[c, c, 0:2, 0:2] = 0.25
-            else:
-                conv.weight[c, c, centre, centre] = 1.0
-
-    def signal_norm(norm: torch.nn.GroupNorm) -> None:
-        norm.weight.zero_()
-        norm.bias.zero_()
-        norm.weight[:6] = const * (2 / norm.num_channels) ** 0.5
-        norm.bias[:6] = bias  # SiLU(bias + x) = bias + x to ~1e-7
-
-    def signal_out(conv: torch.nn.Conv2d, gain: float = 1.0) -> None:
-        zero(conv)
-        for c in range(3):
-            conv.weight[c, c, 1, 1] = 0.5 * gain
-            conv.weight[c, 3 + c, 1, 1] = -0.5 * gain
-
-    def residuals_off(block: Any) -> None:
-        for resnet in block.resnets:
-            zero(resnet.conv2)
-            if resnet.conv_shortcut is not None:
-                identity(resnet.conv_shortcut)
-        for attention in getattr(block, "attentions", None) or []:
-            if attention is not None:
-                attention.to_out[0].weight.zero_()
-                attention.to_out[0].bias.zero_()
-
-    with torch.no_grad():
-        signal_in(enc.conv_in)
-        for block in enc.down_blocks:
-            residuals_off(block)
-            for down in block.downsamplers or []:
-                identity(down.conv, average_2x2=True)
-        residuals_off(enc.mid_block)
-        signal_norm(enc.conv_norm_out)
-        signal_out(enc.conv_out, LATENT_GAIN)
-        enc.conv_out.bias[LATENT_CHANNELS:] = math.log(POSTERIOR_STD**2)  # log-variance
-        for conv in (vae.quant_conv, vae.post_quant_conv):
-            zero(conv)
-            for i in range(conv.out_channels):
-                conv.weight[i, i, 0, 0] = 1.0
-        signal_in(dec.conv_in, LATENT_GAIN)
-        residuals_off(dec.mid_block)
-        for block in dec.up_blocks:
-            residuals_off(block)
-            for up in block.upsamplers or []:
-                identity(up.conv)
-        signal_norm(dec.conv_norm_out)
-        signal_out(dec.conv_out)
+    set_block_mean_path(vae, signal=1.0, const=const, bias=bias)
 
 
 def _check_images(images: np.ndarray, what: str) -> np.ndarray:
