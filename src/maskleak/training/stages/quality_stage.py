@@ -66,7 +66,6 @@ def quality_stage(
     Returns the summary."""
     import numpy as np
     import torch
-    from diffusers import AutoencoderKL
 
     from maskleak.provenance import versions, write_json
     from maskleak.trained_models import UNET_CHANNELS, assemble_pipeline, prediction_type
@@ -85,8 +84,13 @@ def quality_stage(
         "torch_threads": used_threads,
     }
 
-    # 1. VAE against the block mean.
-    vae = AutoencoderKL.from_pretrained(Path(layout) / "vae", local_files_only=True)
+    # Each model assembled once, and its untrained twin (the seeded initial UNet) built
+    # once: stages 2 and 3 measure the same pair.
+    trained = {c: assemble_pipeline(layout, c) for c in UNET_CHANNELS}
+    untrained = {c: unet_training.build_unet(c, seed) for c in UNET_CHANNELS}
+
+    # 1. VAE against the block mean (the layout's one VAE, shared by both models).
+    vae = trained[UNET_CHANNELS[0]].vae
     vae_rows = vae_training.quality_report(vae, evaluation, seed=seed)
     write_parquet(pd.DataFrame(vae_rows), outputs["vae"], record)
     margins = [r["margin_db"] for r in vae_rows]
@@ -106,13 +110,12 @@ def quality_stage(
     target = prediction_type(layout)
     loss_rows, denoising = [], {}
     for channels in UNET_CHANNELS:
-        pipe = assemble_pipeline(layout, channels)
-        untrained = unet_training.build_unet(channels, seed)
+        pair = (("trained", trained[channels].unet), ("untrained", untrained[channels]))
         losses = {
             state: unet_training.denoising_loss(
                 model, dataset, embeddings, seed, prediction_type=target
             )
-            for state, model in (("trained", pipe.unet), ("untrained", untrained))
+            for state, model in pair
         }
         for state, loss in losses.items():
             for t, value in loss["per_timestep"].items():
@@ -142,12 +145,19 @@ def quality_stage(
     # 3. Inpainting at strength 1, against the mean fill and the untrained model.
     rows: list[dict[str, Any]] = []
     for channels in UNET_CHANNELS:
-        trained = assemble_pipeline(layout, channels)
-        reference = assemble_pipeline(layout, channels)
-        reference.unet = unet_training.build_unet(channels, seed)
+        pipe = trained[channels]
+        # The same components with the untrained UNet, and a scheduler of its own.
+        reference = type(pipe)(
+            **{
+                **pipe.components,
+                "unet": untrained[channels],
+                "scheduler": type(pipe.scheduler).from_config(pipe.scheduler.config),
+            },
+            requires_safety_checker=False,
+        )
         with torch.no_grad():
             rows += quality.quality_report(
-                trained,
+                pipe,
                 evaluation,
                 seeds=QUALITY_SEEDS,
                 reference=reference,
