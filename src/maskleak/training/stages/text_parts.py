@@ -4,7 +4,7 @@ UNets are conditioned and sampled with."""
 from __future__ import annotations
 
 import os
-import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,12 +17,14 @@ def text_parts_stage(training: Mapping[str, Any], outputs: Mapping[str, str]) ->
     ``training.seed``, to ``outputs['text_encoder']``, ``['tokenizer']``, ``['scheduler']``."""
     from maskleak.trained_models import write_shared_text_parts
 
-    with atomic_dir(Path(outputs["text_encoder"]).parent / ".text_parts") as tmp:
+    scratch = Path(outputs["text_encoder"]).parent
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch, prefix=".text_parts.") as tmp:
         write_shared_text_parts(
             tmp, int(training["seed"]), str(training["unet"]["prediction_type"])
         )
         for part in ("text_encoder", "tokenizer", "scheduler"):
+            # atomic_dir hands over an empty folder; the part takes its place.
             with atomic_dir(outputs[part]) as target:
                 os.rmdir(target)
-                os.replace(tmp / part, target)
-    shutil.rmtree(Path(outputs["text_encoder"]).parent / ".text_parts", ignore_errors=True)
+                os.replace(Path(tmp) / part, target)
