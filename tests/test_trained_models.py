@@ -22,6 +22,8 @@ from maskleak.trained_models import (
     COMPONENTS,
     assemble_pipeline,
     component_files,
+    prediction_type,
+    write_scheduler,
     write_shared_text_parts,
 )
 
@@ -34,6 +36,7 @@ def layout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for channels in (9, 4):
         pipe = build_tiny_pipeline(channels, 0)
         pipe.unet.save_pretrained(root / f"unet{channels}", safe_serialization=True)
+        write_scheduler(root / f"scheduler{channels}", "epsilon")
     build_tiny_pipeline(9, 0).vae.save_pretrained(root / "vae", safe_serialization=True)
     (root / "vae" / "provenance.json").write_text(json.dumps({"stage": "train_vae", "seed": 0}))
     return root
@@ -102,6 +105,7 @@ def test_missing_component_is_named(layout: Path, tmp_path: Path) -> None:
     partial = tmp_path / "partial"
     shutil.copytree(layout, partial)
     shutil.rmtree(partial / "unet9")
+    shutil.rmtree(partial / "scheduler4")
     with pytest.raises(InputError, match=r"no component folder .*partial/unet9"):
         component_files(partial, 9)
     dest = tmp_path / "model"
@@ -109,8 +113,32 @@ def test_missing_component_is_named(layout: Path, tmp_path: Path) -> None:
         get_model({"kind": "trained", "unet_in_channels": 9, "path": str(partial)}, dest)
     assert not dest.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".model")] == []
-    # The 4-channel model needs no unet9.
-    assert component_files(partial, 4)
+    # The 4-channel model needs no unet9, but its own scheduler.
+    with pytest.raises(InputError, match=r"partial/scheduler4"):
+        component_files(partial, 4)
+    assert not any("unet9" in f for f in component_files(layout, 4))
+
+
+def test_each_unet_is_sampled_with_its_own_prediction_type(layout: Path, tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed"
+    shutil.copytree(layout, mixed)
+    write_scheduler(mixed / "scheduler9", "v_prediction")
+    assert prediction_type(mixed, 9) == "v_prediction"
+    assert prediction_type(mixed, 4) == "epsilon"
+    assert assemble_pipeline(mixed, 9).scheduler.config.prediction_type == "v_prediction"
+    assert assemble_pipeline(mixed, 4).scheduler.config.prediction_type == "epsilon"
+    # The assembled folder carries it, so an inpaint job steps with the velocity.
+    dest = tmp_path / "model"
+    get_model({"kind": "trained", "unet_in_channels": 9, "path": str(mixed)}, dest)
+    saved = json.loads((dest / "scheduler" / "scheduler_config.json").read_text())
+    assert saved["prediction_type"] == "v_prediction"
+    assert not np.array_equal(_inpaint(dest), _inpaint_layout(layout, tmp_path))
+
+
+def _inpaint_layout(layout: Path, tmp_path: Path) -> np.ndarray:
+    dest = tmp_path / "epsilon_model"
+    get_model({"kind": "trained", "unet_in_channels": 9, "path": str(layout)}, dest)
+    return _inpaint(dest)
 
 
 def test_unknown_unet_channels_refused(layout: Path) -> None:

@@ -65,6 +65,13 @@ def test_every_component_is_written_with_its_record(runs: tuple[Path, Path]) -> 
         assert unet["settings"]["examples"] == 8 and unet["losses"]["steps"] == 4
         assert unet["config"]["in_channels"] == channels
         assert unet["torch_threads"] == 1
+        # Each UNet ships the scheduler of the target it learned (the defaults).
+        target = {4: "epsilon", 9: "v_prediction"}[channels]
+        assert unet["settings"]["prediction_type"] == target
+        scheduler = json.loads(
+            (root / f"scheduler{channels}" / "scheduler_config.json").read_text()
+        )
+        assert scheduler["prediction_type"] == target
     history = pd.read_parquet(
         results_dir(runs[0], training_config()) / "training/history/vae.parquet"
     )

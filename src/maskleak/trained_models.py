@@ -6,10 +6,15 @@ The layout keeps one copy of what the 9- and 4-channel models share::
 
     <path>/vae/            AutoencoderKL (config.json, safetensors, provenance.json)
     <path>/unet9/          UNet2DConditionModel, SD-inpainting's 9-channel input
+    <path>/scheduler9/     SD 1.5's PNDMScheduler, with the prediction type unet9 learned
     <path>/unet4/          UNet2DConditionModel, plain latent diffusion (4 channels)
+    <path>/scheduler4/     the same for unet4
     <path>/text_encoder/   CLIPTextModel (the tiny pipeline's, seeded; only "" is encoded)
     <path>/tokenizer/      CLIPTokenizer (offline vocabulary)
-    <path>/scheduler/      SD 1.5's PNDMScheduler settings
+
+Each UNet has its own scheduler because a scheduler's ``prediction_type`` is what its UNet
+was trained to predict (noise or velocity), as real checkpoints differ in it (SD 1.5 and
+SD 2's 512 px models predict the noise, SD 2's 768 px model the velocity).
 
 ``assemble_pipeline`` loads a UNet and the shared parts with ``from_pretrained`` and puts
 them in a ``StableDiffusionInpaintPipeline``; saved with ``save_pretrained`` it is a folder
@@ -27,13 +32,15 @@ from maskleak.errors import InputError
 TRAINED_DIR = "resources/trained"
 
 #: Components the 9- and 4-channel models share.
-SHARED_COMPONENTS = ("vae", "text_encoder", "tokenizer", "scheduler")
+SHARED_COMPONENTS = ("vae", "text_encoder", "tokenizer")
 
 #: UNet input channels that have a trained UNet.
 UNET_CHANNELS = (4, 9)
 
 #: Every folder of the layout.
-COMPONENTS = SHARED_COMPONENTS + tuple(f"unet{n}" for n in UNET_CHANNELS)
+COMPONENTS = SHARED_COMPONENTS + tuple(
+    f"{part}{n}" for n in UNET_CHANNELS for part in ("unet", "scheduler")
+)
 
 
 def unet_component(unet_in_channels: int) -> str:
@@ -41,6 +48,11 @@ def unet_component(unet_in_channels: int) -> str:
     if unet_in_channels not in UNET_CHANNELS:
         raise InputError(f"unet_in_channels must be 4 or 9, got {unet_in_channels!r}")
     return f"unet{unet_in_channels}"
+
+
+def scheduler_component(unet_in_channels: int) -> str:
+    """The subfolder of that UNet's scheduler: scheduler4, scheduler9."""
+    return "scheduler" + unet_component(unet_in_channels).removeprefix("unet")
 
 
 #: The repository this package belongs to: the committed layout ships in it.
@@ -60,9 +72,11 @@ def resolve_layout(path: str | Path) -> Path:
 
 
 def component_dirs(path: str | Path, unet_in_channels: int) -> list[Path]:
-    """The component folders one trained model is assembled from, UNet first."""
+    """The component folders one trained model is assembled from: its UNet, its
+    scheduler, then the shared ones in ``SHARED_COMPONENTS`` order."""
     root = resolve_layout(path)
-    return [root / unet_component(unet_in_channels)] + [root / c for c in SHARED_COMPONENTS]
+    own = [unet_component(unet_in_channels), scheduler_component(unet_in_channels)]
+    return [root / c for c in own + list(SHARED_COMPONENTS)]
 
 
 def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
@@ -82,23 +96,28 @@ def component_files(path: str | Path, unet_in_channels: int) -> list[str]:
     return sorted(files)
 
 
-def write_shared_text_parts(
-    folder: str | Path, seed: int, prediction_type: str = "epsilon"
-) -> None:
-    """Save the tiny pipeline's text encoder, tokenizer and scheduler (seeded with
-    ``seed``, as ``build_tiny_pipeline`` makes them) as the layout's ``text_encoder``,
-    ``tokenizer`` and ``scheduler`` subfolders. The UNets are trained against this text
-    encoder's embedding of the empty prompt, so it ships with them."""
-    from maskleak.tiny_models import build_tiny_text_encoder, sd15_scheduler
+def write_shared_text_parts(folder: str | Path, seed: int) -> None:
+    """Save the tiny pipeline's text encoder and tokenizer (seeded with ``seed``, as
+    ``build_tiny_pipeline`` makes them) as the layout's ``text_encoder`` and ``tokenizer``
+    subfolders. The UNets are trained against this text encoder's embedding of the empty
+    prompt, so it ships with them."""
+    from maskleak.tiny_models import build_tiny_text_encoder
 
     root = Path(folder)
     text_encoder, tokenizer = build_tiny_text_encoder(seed)
     text_encoder.save_pretrained(root / "text_encoder", safe_serialization=True)
     tokenizer.save_pretrained(root / "tokenizer")
+
+
+def write_scheduler(folder: str | Path, prediction_type: str) -> None:
+    """Save SD 1.5's PNDMScheduler with ``prediction_type`` (``epsilon`` or
+    ``v_prediction``, what the UNet it ships with learned) to ``folder``: the pipelines'
+    scheduler steps read the UNet's target from there."""
+    from maskleak.tiny_models import sd15_scheduler
+
     scheduler = sd15_scheduler()
-    # The UNets' target, which the pipelines' scheduler steps read from here.
     scheduler.register_to_config(prediction_type=prediction_type)
-    scheduler.save_pretrained(root / "scheduler")
+    scheduler.save_pretrained(folder)
 
 
 def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
@@ -112,7 +131,7 @@ def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
     )
     from transformers import CLIPTextModel, CLIPTokenizer
 
-    unet_dir, vae_dir, text_dir, tokenizer_dir, scheduler_dir = component_dirs(
+    unet_dir, scheduler_dir, vae_dir, text_dir, tokenizer_dir = component_dirs(
         path, unet_in_channels
     )
     component_files(path, unet_in_channels)  # every folder there, or a clear error
@@ -128,12 +147,13 @@ def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
     )
 
 
-def prediction_type(path: str | Path) -> str:
-    """What the layout's UNets predict (its scheduler config's ``prediction_type``:
-    epsilon or v_prediction), read without loading any model."""
+def prediction_type(path: str | Path, unet_in_channels: int) -> str:
+    """What the layout's ``unet_in_channels`` UNet predicts (its scheduler config's
+    ``prediction_type``: epsilon or v_prediction), read without loading any model."""
     import json
 
-    config = resolve_layout(path) / "scheduler" / "scheduler_config.json"
+    folder = resolve_layout(path) / scheduler_component(unet_in_channels)
+    config = folder / "scheduler_config.json"
     if not config.is_file():
         raise InputError(f"trained model: no scheduler config {config}")
     return str(json.loads(config.read_text()).get("prediction_type", "epsilon"))

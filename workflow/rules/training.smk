@@ -23,9 +23,6 @@ rule training_text_parts:
         tokenizer=directory(
             PLAN.path(plan_config.TRAINED_COMPONENT, component="tokenizer")
         ),
-        scheduler=directory(
-            PLAN.path(plan_config.TRAINED_COMPONENT, component="scheduler")
-        ),
     log:
         f"{LOGS}/training/text_parts.log",
     params:
@@ -60,6 +57,11 @@ rule train_unet:
         model=directory(
             PLAN.path(
                 plan_config.TRAINED_COMPONENT, component="unet{unet_in_channels}"
+            )
+        ),
+        scheduler=directory(
+            PLAN.path(
+                plan_config.TRAINED_COMPONENT, component="scheduler{unet_in_channels}"
             )
         ),
         history=PLAN.path(

@@ -7,6 +7,7 @@ with log_to(snakemake.log[0]):
         int(snakemake.wildcards.unet_in_channels),
         snakemake.input,
         snakemake.output.model,
+        snakemake.output.scheduler,
         snakemake.output.history,
         snakemake.threads,
         snakemake.params.code,

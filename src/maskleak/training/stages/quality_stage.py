@@ -107,9 +107,9 @@ def quality_stage(
     embeddings = load_text_embeddings(
         str(Path(layout) / "text_encoder"), str(Path(layout) / "tokenizer")
     )
-    target = prediction_type(layout)
     loss_rows, denoising = [], {}
     for channels in UNET_CHANNELS:
+        target = prediction_type(layout, channels)
         pair = (("trained", trained[channels].unet), ("untrained", untrained[channels]))
         losses = {
             state: unet_training.denoising_loss(
@@ -129,6 +129,7 @@ def quality_stage(
                 )
         ratio = losses["trained"]["mean"] / losses["untrained"]["mean"]
         denoising[f"unet{channels}"] = {
+            "prediction_type": target,
             "trained_mean": losses["trained"]["mean"],
             "untrained_mean": losses["untrained"]["mean"],
             "trained_mean_inside_mask": losses["trained"]["mean_inside_mask"],
@@ -185,7 +186,7 @@ def quality_stage(
             "bar_db": VAE_MARGIN_BAR_DB,
             "passes": bool(np.mean(margins) >= VAE_MARGIN_BAR_DB),
         },
-        "denoising": {"prediction_type": target, **denoising},
+        "denoising": denoising,
         "inpaint": inpaint_summary["models"],
         "versions": versions(),
     }

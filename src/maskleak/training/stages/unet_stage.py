@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from maskleak.training import data
-from maskleak.training.stages.common import LOG, set_threads, write_trained
+from maskleak.training.stages.common import LOG, atomic_dir, set_threads, write_trained
 
 
 def training_crops(
@@ -52,20 +52,25 @@ def train_unet_stage(
     unet_in_channels: int,
     components: Mapping[str, str],
     folder: str | os.PathLike[str],
+    scheduler_folder: str | os.PathLike[str],
     history_path: str | os.PathLike[str],
     threads: int,
     code_version: str,
 ) -> None:
     """Train the ``unet_in_channels`` UNet as ``training.unet`` says, on latents of the
     trained VAE (``components['vae']``) conditioned on the layout's empty-prompt embedding
-    (``components['text_encoder']``, ``['tokenizer']``); write it to ``folder`` and its
+    (``components['text_encoder']``, ``['tokenizer']``); write it to ``folder``, the
+    scheduler that samples it (its ``prediction_type``) to ``scheduler_folder`` and its
     per-step losses to ``history_path``."""
     from diffusers import AutoencoderKL
 
+    from maskleak.trained_models import unet_component, write_scheduler
     from maskleak.training import unet as unet_training
 
     seed = int(training["seed"])
     settings = dict(training["unet"])
+    # This UNet's own target: the record keeps it, not the mapping of both.
+    settings["prediction_type"] = str(settings["prediction_type"][unet_component(unet_in_channels)])
     used_threads = set_threads(threads)
     images, image_record = data.training_images(seed)
     crops, masks, _ = training_crops(
@@ -103,3 +108,5 @@ def train_unet_stage(
         "data": image_record,
     }
     write_trained(unet, folder, history, history_path, record)
+    with atomic_dir(scheduler_folder) as tmp:
+        write_scheduler(tmp, settings["prediction_type"])
