@@ -108,13 +108,13 @@ def test_plan_tasks_and_counts():
     tasks = plan.tasks("tiny9", "astronaut")
     assert len(tasks) == 30 + 12
     assert len(plan.tasks("blockmean4", "astronaut")) == 18
-    # The mechanism sweep adds 3 strengths x 2 seeds x 7 variants = 42 tasks for tiny4, and
-    # 3 x 2 x 9 PNGs (passes_3 lists 3) = 54 inpaintings.
+    # The mechanism sweep adds 3 strengths x 1 seed x 7 variants = 21 tasks for tiny4, and
+    # 3 x 1 x 9 PNGs (passes_3 lists 3) = 27 inpaintings.
     tiny4 = plan.tasks("tiny4", "astronaut")
     mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
-    assert len(mechanism) == 42
-    assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 54
-    assert plan.n_inpaintings() == (30 + 12) * 6 * 3 + 18 * 6 + 54 * 6 * 2
+    assert len(mechanism) == 21
+    assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 27
+    assert plan.n_inpaintings() == (30 + 12) * 6 * 3 + 18 * 6 + 27 * 6 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
@@ -323,10 +323,11 @@ def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
     assert {default.model_pipeline(m) for m in default.models} == {"diffusers", "study"}
     assert default.model_dir("tiny4") == default.model_dir("tiny4_study")
     # Bands and intervals need several seeds; the strength sweep, the thesis' main one,
-    # has 3. The mask-shape and mask-size sweeps' intervals are over their 6 images (one
-    # point per image and mask), so they run one seed to keep the default run near 5
-    # minutes with trained models (whose VAE costs 5x the block mean's per call).
-    one_seed = ("mask_shape_sweep", "mask_size_sweep")
+    # has 3. The other sweeps' intervals are over their 6 images (one point per image and
+    # mask, or per image and variant-baseline pair), so they run one seed to keep the
+    # default run near 5 minutes with trained models (whose VAE costs 5x the block
+    # mean's per call).
+    one_seed = ("mask_shape_sweep", "mask_size_sweep", "mechanism_sweep")
     seeded = {n: e for n, e in default.experiments.items() if n not in one_seed}
     assert all(len(e.seeds) >= 2 for e in seeded.values())
     assert len(default.images) >= 6
