@@ -101,20 +101,20 @@ def test_expand_values_errors_name_the_key():
 
 def test_plan_tasks_and_counts():
     plan = Plan(default_config())
-    # 6 strengths x 1 radius x 3 seeds + 3 strengths x 4 radii x 1 seed = 30 per model and
-    # image, and the mask-shape sweep's (4 discs + 2 boxes + 6 strokes) x 1 strength x 1
-    # seed = 12; tiny9 is not in the mechanism sweep. The block-mean control runs the
-    # strength sweep only (18).
+    # 6 strengths x 1 radius x 2 seeds + 3 strengths x 4 radii x 1 seed = 24 per model and
+    # image, and the mask-shape sweep's (4 discs + 2 boxes + 4 strokes) x 1 strength x 1
+    # seed = 10; tiny9 is not in the mechanism sweep. The block-mean control runs the
+    # strength sweep only (12).
     tasks = plan.tasks("tiny9", "astronaut")
-    assert len(tasks) == 30 + 12
-    assert len(plan.tasks("blockmean4", "astronaut")) == 18
+    assert len(tasks) == 24 + 10
+    assert len(plan.tasks("blockmean4", "astronaut")) == 12
     # The mechanism sweep adds 3 strengths x 1 seed x 7 variants = 21 tasks for tiny4, and
     # 3 x 1 x 9 PNGs (passes_3 lists 3) = 27 inpaintings.
     tiny4 = plan.tasks("tiny4", "astronaut")
     mechanism = [t for t in tiny4 if t["experiment"] == "mechanism_sweep"]
     assert len(mechanism) == 21
     assert sum(1 + len(t["pass_paths"]) for t in mechanism) == 27
-    assert plan.n_inpaintings() == (30 + 12) * 6 * 3 + 18 * 6 + 27 * 6 * 2
+    assert plan.n_inpaintings() == (24 + 10) * 6 * 3 + 12 * 6 + 27 * 6 * 2
     first = tasks[0]
     assert first["experiment"] == "strength_sweep"
     assert first["inpainted_path"] == "results/default/inpainted/tiny9/astronaut/r80_s0_seed0.png"
@@ -126,7 +126,7 @@ def test_plan_tasks_and_counts():
         "r60",
         "rect-40x40",
         "rect-70x50",
-        *(f"strokes-{p}-s{k}" for p in ("thin", "thick") for k in (0, 1, 2)),
+        *(f"strokes-{p}-s{k}" for p in ("thin", "thick") for k in (0, 1)),
     ]
 
 
@@ -323,16 +323,16 @@ def test_thesis_sweeps_are_the_studys_rounded_values_exactly():
     assert {default.model_pipeline(m) for m in default.models} == {"diffusers", "study"}
     assert default.model_dir("tiny4") == default.model_dir("tiny4_study")
     # Bands and intervals need several seeds; the strength sweep, the thesis' main one,
-    # has 3. The other sweeps' intervals are over their 6 images (one point per image and
-    # mask, or per image and variant-baseline pair), so they run one seed to keep the
-    # default run near 5 minutes with trained models (whose VAE costs 5x the block
-    # mean's per call).
+    # has 2 (the study drew one sample per point). The other sweeps' intervals are over
+    # their 6 images (one point per image and mask, or per image and variant-baseline
+    # pair), so they run one seed to keep the default run near 5 minutes with trained
+    # models (whose VAE costs 5x the block mean's per call).
     one_seed = ("mask_shape_sweep", "mask_size_sweep", "mechanism_sweep")
     seeded = {n: e for n, e in default.experiments.items() if n not in one_seed}
     assert all(len(e.seeds) >= 2 for e in seeded.values())
     assert len(default.images) >= 6
     assert all(default.experiments[n].seeds == [0] for n in one_seed)
-    assert len(default.experiments["strength_sweep"].seeds) == 3
+    assert len(default.experiments["strength_sweep"].seeds) == 2
 
 
 def test_rounding_that_makes_values_repeat_is_refused():
