@@ -106,6 +106,7 @@ NEUTRAL_CONFIG: dict[str, dict[str, Any]] = {
         "use_quant_conv": _is(True),
     },
     "scheduler": {
+        "clip_sample": _any,  # PNDM never clips; SD 1.5's config carries it for DDIM's sake
         "timestep_spacing": _is("leading"),  # 0.11.1's only spacing
         "rescale_betas_zero_snr": _is(False),
         "timestep_type": _is("discrete"),

@@ -46,7 +46,7 @@ def sd15_scheduler() -> Any:
     """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5."""
     from diffusers import PNDMScheduler
 
-    return PNDMScheduler(
+    scheduler: Any = PNDMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",
@@ -55,6 +55,11 @@ def sd15_scheduler() -> Any:
         set_alpha_to_one=False,
         steps_offset=1,
     )
+    # PNDM has no clip_sample, but SD 1.5's scheduler_config.json says false, and a
+    # scheduler switched in with from_config (DDIM, DDPM) reads it from there: without
+    # it DDIM clips its x0 estimate to [-1, 1], which unit-std latents overrun.
+    scheduler.register_to_config(clip_sample=False)
+    return scheduler
 
 
 def tiny_unet_config(in_channels: int) -> dict[str, Any]:
