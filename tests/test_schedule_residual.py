@@ -19,15 +19,9 @@ def floor() -> float:
     return math.sqrt(1 - float(sd15_scheduler().alphas_cumprod[0]))
 
 
-def scheduler(prediction_type: str = "epsilon"):
-    s = sd15_scheduler()
-    s.register_to_config(prediction_type=prediction_type)
-    return s
-
-
 @pytest.mark.parametrize("prediction_type", ["epsilon", "v_prediction"])
 def test_pndm_at_10_steps_leaves_noise_at_strength_0_2(prediction_type: str) -> None:
-    s = scheduler(prediction_type)
+    s = sd15_scheduler(prediction_type)
     at_full = residual_rms(s, 10, 1.0)
     assert at_full == pytest.approx(floor(), rel=0.05)
     # Timesteps [201, 101, 1]: Euler 201 -> 101, its Heun redo at 101, then the sample,
@@ -50,14 +44,14 @@ def test_ddim_switched_in_from_sd15_settings_has_no_warm_up_and_no_clipping() ->
 
 
 def test_perfect_output_is_the_noise_or_the_velocity() -> None:
-    s = scheduler("v_prediction")
+    s = sd15_scheduler("v_prediction")
     clean, noise = torch.randn(1, 4, 2, 2), torch.randn(1, 4, 2, 2)
     t = 301
     sample = s.add_noise(clean, noise, torch.tensor([t]))
     alpha = s.alphas_cumprod[t]
     velocity = alpha.sqrt() * noise - (1 - alpha).sqrt() * clean
     assert torch.allclose(perfect_output(s, sample, clean, t), velocity, atol=1e-5)
-    assert torch.allclose(perfect_output(scheduler(), sample, clean, t), noise, atol=1e-5)
+    assert torch.allclose(perfect_output(sd15_scheduler(), sample, clean, t), noise, atol=1e-5)
 
 
 def test_schedulers_without_alphas_are_refused() -> None:

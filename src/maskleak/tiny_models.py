@@ -42,8 +42,10 @@ def _offline_tokenizer() -> tuple[Any, dict[str, int]]:
     return tokenizer, vocab
 
 
-def sd15_scheduler() -> Any:
-    """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5."""
+def sd15_scheduler(prediction_type: str = "epsilon") -> Any:
+    """SD 1.5's own scheduler settings, so "default" means what it means for SD 1.5;
+    ``prediction_type`` is what the UNet it samples predicts (SD 1.5's noise, or
+    ``v_prediction``)."""
     from diffusers import PNDMScheduler
 
     scheduler: Any = PNDMScheduler(
@@ -54,6 +56,7 @@ def sd15_scheduler() -> Any:
         skip_prk_steps=True,
         set_alpha_to_one=False,
         steps_offset=1,
+        prediction_type=prediction_type,
     )
     # PNDM has no clip_sample, but SD 1.5's scheduler_config.json says false, and a
     # scheduler switched in with from_config (DDIM, DDPM) reads it from there: without

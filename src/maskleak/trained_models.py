@@ -115,9 +115,7 @@ def write_scheduler(folder: str | Path, prediction_type: str) -> None:
     scheduler steps read the UNet's target from there."""
     from maskleak.tiny_models import sd15_scheduler
 
-    scheduler = sd15_scheduler()
-    scheduler.register_to_config(prediction_type=prediction_type)
-    scheduler.save_pretrained(folder)
+    sd15_scheduler(prediction_type).save_pretrained(folder)
 
 
 def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
@@ -145,18 +143,6 @@ def assemble_pipeline(path: str | Path, unet_in_channels: int) -> Any:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-
-
-def prediction_type(path: str | Path, unet_in_channels: int) -> str:
-    """What the layout's ``unet_in_channels`` UNet predicts (its scheduler config's
-    ``prediction_type``: epsilon or v_prediction), read without loading any model."""
-    import json
-
-    folder = resolve_layout(path) / scheduler_component(unet_in_channels)
-    config = folder / "scheduler_config.json"
-    if not config.is_file():
-        raise InputError(f"trained model: no scheduler config {config}")
-    return str(json.loads(config.read_text()).get("prediction_type", "epsilon"))
 
 
 def component_provenance(path: str | Path, unet_in_channels: int) -> dict[str, Any]:

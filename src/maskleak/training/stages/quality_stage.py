@@ -68,7 +68,7 @@ def quality_stage(
     import torch
 
     from maskleak.provenance import versions, write_json
-    from maskleak.trained_models import UNET_CHANNELS, assemble_pipeline, prediction_type
+    from maskleak.trained_models import UNET_CHANNELS, assemble_pipeline
     from maskleak.training import quality
     from maskleak.training import unet as unet_training
 
@@ -109,7 +109,8 @@ def quality_stage(
     )
     loss_rows, denoising = [], {}
     for channels in UNET_CHANNELS:
-        target = prediction_type(layout, channels)
+        # What this UNet predicts, as the scheduler that samples it says.
+        target = trained[channels].scheduler.config.prediction_type
         pair = (("trained", trained[channels].unet), ("untrained", untrained[channels]))
         losses = {
             state: unet_training.denoising_loss(

@@ -88,7 +88,7 @@ def train_unet_stage(
         text_embeddings=embeddings,
         batch_size=int(settings["batch_size"]),
         lr=float(settings["lr"]),
-        prediction_type=str(settings["prediction_type"]),
+        prediction_type=settings["prediction_type"],
         log=LOG.info,
         log_every=100,
     )
